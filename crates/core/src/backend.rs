@@ -1,0 +1,289 @@
+//! What every backend receives: its config table with located errors,
+//! references to other secrets, and the context it runs in.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::config::{explain_serde_message, Config, ConfigError, Origin};
+use crate::{EnvSnapshot, SecretValue};
+
+/// A backend's `[providers.NAME]` or `[leases.NAME]` table, ready to parse.
+///
+/// `{field}` placeholders are filled and `${NAME}` references expanded; the
+/// table may therefore contain secret values, so its `Debug` shows none.
+pub struct BackendConfig {
+    name: String,
+    type_name: String,
+    label: String,
+    table: toml::Table,
+    locate: Box<dyn Fn(&[String]) -> String + Send + Sync>,
+}
+
+impl BackendConfig {
+    /// Wraps a table. `label` names it in messages (`[leases.cf]`);
+    /// `locate` maps a key path below it to `file:line:col`.
+    pub fn new(
+        name: impl Into<String>,
+        type_name: impl Into<String>,
+        label: impl Into<String>,
+        table: toml::Table,
+        locate: impl Fn(&[String]) -> String + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            type_name: type_name.into(),
+            label: label.into(),
+            table,
+            locate: Box::new(locate),
+        }
+    }
+
+    /// A config for tests: errors point nowhere in particular.
+    pub fn for_test(name: &str, type_name: &str, toml_text: &str) -> Self {
+        let table = toml::from_str(toml_text).expect("test config is valid TOML");
+        Self::new(name, type_name, format!("[{name}]"), table, |path: &[String]| {
+            format!("<test>:{}", path.join("."))
+        })
+    }
+
+    /// Builds the config of a configured backend, locating errors in its file.
+    pub(crate) fn from_config(config: &Config, origin: &Origin, name: &str, type_name: &str, table: toml::Table) -> Self {
+        let file = config.files[origin.file].clone();
+        let base = origin.path.clone();
+        Self::new(name, type_name, origin.table_name(), table, move |below: &[String]| {
+            let mut path = base.clone();
+            path.extend(below.iter().cloned());
+            file.locate(&path).to_string()
+        })
+    }
+
+    /// The table's name (`cf` in `[leases.cf]`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The backend type.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// The raw table (without `type`).
+    pub fn table(&self) -> &toml::Table {
+        &self.table
+    }
+
+    /// Deserializes the table into the backend's config struct. Errors name
+    /// the file, line and column of the offending key and suggest fixes.
+    /// Use `#[serde(deny_unknown_fields)]` on `T` so typos are caught.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, BackendError> {
+        let value = toml::Value::Table(self.table.clone());
+        serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+            let path: Vec<String> = e
+                .path()
+                .iter()
+                .filter_map(|segment| match segment {
+                    serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                    serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                    _ => None,
+                })
+                .collect();
+            let (message, hint) = explain_serde_message(&e.inner().to_string());
+            let key = path.join(".");
+            let message = if key.is_empty() || message.contains(&format!("`{key}`")) {
+                format!("{}: {message}", self.label)
+            } else {
+                format!("{} `{key}`: {message}", self.label)
+            };
+            BackendError::Config {
+                at: (self.locate)(&path),
+                message,
+                hint,
+            }
+        })
+    }
+
+    /// A config error at `path` below this table.
+    pub fn error_at(&self, path: &[&str], message: impl Into<String>, hint: Option<String>) -> BackendError {
+        let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        BackendError::Config {
+            at: (self.locate)(&path),
+            message: message.into(),
+            hint,
+        }
+    }
+
+    /// `[leases.cf]`-style name of the table, for messages.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+impl fmt::Debug for BackendConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendConfig")
+            .field("name", &self.name)
+            .field("type", &self.type_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A config field that holds a credential: either a reference to another
+/// secret (`token = { secret = "OP_TOKEN" }`, resolved first) or, not
+/// recommended, the value itself.
+#[derive(Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SecretSource {
+    /// `{ secret = "NAME" }`: the value of another configured secret.
+    Secret {
+        /// The secret's name.
+        secret: String,
+    },
+    /// A literal value written in the file.
+    Literal(SecretValue),
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Secret { secret } => f.debug_struct("Secret").field("secret", secret).finish(),
+            Self::Literal(_) => f.write_str("Literal(<redacted>)"),
+        }
+    }
+}
+
+/// Errors a backend reports.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BackendError {
+    /// Its configuration is wrong.
+    #[error("{at}: {message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    Config {
+        /// `file:line:col`.
+        at: String,
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+    /// The thing asked for does not exist (a missing variable, item, field).
+    #[error("{message}")]
+    NotFound {
+        /// What is missing, naming the secret and reference.
+        message: String,
+    },
+    /// Anything else: unreachable service, denied, timeout, bad answer.
+    #[error("{message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    Failed {
+        /// What happened.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+}
+
+impl BackendError {
+    /// A failure with a hint.
+    pub fn failed(message: impl Into<String>, hint: Option<String>) -> Self {
+        Self::Failed {
+            message: message.into(),
+            hint,
+        }
+    }
+
+    /// Something that does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::NotFound { message: message.into() }
+    }
+}
+
+impl From<ConfigError> for BackendError {
+    fn from(e: ConfigError) -> Self {
+        Self::failed(e.to_string(), None)
+    }
+}
+
+/// What a backend may use while it works. Nothing else: a backend never
+/// reads or writes the process environment.
+#[derive(Clone)]
+pub struct BackendContext {
+    /// sesame's environment, read once at start-up.
+    pub env: Arc<EnvSnapshot>,
+    /// Secrets resolved so far that this backend may read: for a provider,
+    /// the ones its fields reference; for a lease, every configured secret.
+    pub secrets: Arc<BTreeMap<String, SecretValue>>,
+    /// How long one remote operation may take.
+    pub timeout: Duration,
+}
+
+impl BackendContext {
+    /// A context with the given environment and no secrets.
+    pub fn new(env: Arc<EnvSnapshot>) -> Self {
+        Self {
+            env,
+            secrets: Arc::default(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The value of a [`SecretSource`].
+    pub fn source(&self, source: &SecretSource) -> Result<SecretValue, BackendError> {
+        match source {
+            SecretSource::Literal(value) => Ok(value.clone()),
+            SecretSource::Secret { secret } => self.secrets.get(secret).cloned().ok_or_else(|| {
+                BackendError::not_found(format!("secret `{secret}` (referenced by a backend field) has no value"))
+            }),
+        }
+    }
+
+    /// A credential from resolved secrets first, then the environment, trying
+    /// each name in order (e.g. `CLOUDFLARE_API_TOKEN`, then `CF_API_TOKEN`).
+    pub fn credential(&self, names: &[&str]) -> Option<(String, SecretValue)> {
+        names.iter().find_map(|name| {
+            self.secrets
+                .get(*name)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .or_else(|| self.env.secret(name).filter(|v| !v.is_empty()))
+                .map(|v| (name.to_string(), v))
+        })
+    }
+}
+
+impl fmt::Debug for BackendContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendContext")
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Names of the secrets a table references through `{ secret = "NAME" }`
+/// fields or `${NAME}` placeholders (only names in `known` count for the
+/// latter, the rest are environment variables).
+pub fn referenced_secrets(table: &toml::Table, known: &dyn Fn(&str) -> bool) -> Vec<String> {
+    fn walk(value: &toml::Value, known: &dyn Fn(&str) -> bool, out: &mut Vec<String>) {
+        match value {
+            toml::Value::String(s) => {
+                out.extend(crate::placeholder::referenced_names(s).into_iter().filter(|n| known(n)).map(str::to_string))
+            }
+            toml::Value::Table(t) => {
+                if let (1, Some(toml::Value::String(name))) = (t.len(), t.get("secret")) {
+                    out.push(name.clone());
+                }
+                t.values().for_each(|v| walk(v, known, out));
+            }
+            toml::Value::Array(items) => items.iter().for_each(|v| walk(v, known, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    table.values().for_each(|v| walk(v, known, &mut out));
+    out.sort();
+    out.dedup();
+    out
+}

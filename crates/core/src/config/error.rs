@@ -1,0 +1,128 @@
+//! Errors in configuration: each says what is wrong, where, and how to fix it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::source::{display_path, Location};
+
+/// A configuration problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", display_path(path).display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file named with `-c` or `SESAME_CONFIG` does not exist.
+    #[error("config file {} does not exist (named by {origin})", display_path(path).display())]
+    ExplicitMissing {
+        /// The file.
+        path: PathBuf,
+        /// `--config` or `SESAME_CONFIG`.
+        origin: &'static str,
+    },
+    /// Invalid TOML, a wrong type or an unknown key, at a position.
+    #[error("{at}: {message}{}", Hint(hint))]
+    At {
+        /// Where.
+        at: Location,
+        /// What.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+    /// A problem not tied to one position.
+    #[error("{message}{}", Hint(hint))]
+    Invalid {
+        /// What.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+}
+
+impl ConfigError {
+    /// An error at a position.
+    pub fn at(at: Location, message: impl Into<String>, hint: Option<String>) -> Self {
+        Self::At {
+            at,
+            message: message.into(),
+            hint,
+        }
+    }
+
+    /// An error with no single position.
+    pub fn invalid(message: impl Into<String>, hint: Option<String>) -> Self {
+        Self::Invalid {
+            message: message.into(),
+            hint,
+        }
+    }
+}
+
+struct Hint<'a>(&'a Option<String>);
+
+impl fmt::Display for Hint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(hint) => write!(f, "\n  hint: {hint}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The closest candidate to `word`, if any is close enough to be a typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// Turns serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown
+/// variant") into a sentence plus a did-you-mean hint.
+pub fn explain_serde_message(message: &str) -> (String, Option<String>) {
+    let message = message.trim().trim_end_matches('\n');
+    let first_line = message.lines().next().unwrap_or(message).to_string();
+    for prefix in ["unknown field `", "unknown variant `"] {
+        let Some(rest) = first_line.strip_prefix(prefix) else {
+            continue;
+        };
+        let Some((word, expected)) = rest.split_once('`') else {
+            continue;
+        };
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let what = if prefix.contains("field") { "key" } else { "value" };
+        let hint = match did_you_mean(word, candidates.iter().copied()) {
+            Some(best) => Some(format!("did you mean `{best}`?")),
+            None if candidates.is_empty() => None,
+            None => Some(format!("expected one of: {}", candidates.join(", "))),
+        };
+        return (format!("unknown {what} `{word}`"), hint);
+    }
+    (first_line, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_keys() {
+        let (msg, hint) =
+            explain_serde_message("unknown field `provder`, expected one of `provider`, `value`, `default`");
+        assert_eq!(msg, "unknown key `provder`");
+        assert_eq!(hint.as_deref(), Some("did you mean `provider`?"));
+    }
+
+    #[test]
+    fn lists_choices_when_nothing_is_close() {
+        let (_, hint) = explain_serde_message("unknown variant `maybe`, expected one of `error`, `warn`, `ignore`");
+        assert_eq!(hint.as_deref(), Some("expected one of: error, warn, ignore"));
+    }
+}

@@ -1,0 +1,256 @@
+//! Finding config files and merging them into one [`Config`].
+//!
+//! Precedence, lowest first: the global file, then each `sesame.toml` from
+//! the outermost directory to the current one, each followed by the
+//! `sesame.local.toml` beside it. A file with `root = true` stops the walk.
+//! An explicit file (`-c`, `SESAME_CONFIG`) replaces the walk. Nearer files
+//! replace whole entries (a provider, secret or lease) of farther ones; the
+//! chosen profile's entries then replace the base ones.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::error::{explain_serde_message, ConfigError};
+use super::model::{BackendSpec, Config, IfMissing, Origin, SecretSpec};
+use super::source::{SourceFile, SourceKind};
+use crate::SecretValue;
+
+/// The project file's name.
+pub const PROJECT_FILE: &str = "sesame.toml";
+/// The local overlay's name (meant to stay out of version control).
+pub const LOCAL_FILE: &str = "sesame.local.toml";
+
+/// Where to look for configuration.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Directory the walk starts from.
+    pub cwd: PathBuf,
+    /// A file named explicitly, and who named it (`--config` or `SESAME_CONFIG`).
+    pub explicit: Option<(PathBuf, &'static str)>,
+    /// The user's global config file, read if it exists.
+    pub global: Option<PathBuf>,
+    /// The profile to apply (`-P`, `SESAME_PROFILE`); `default` means none.
+    pub profile: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    root: Option<bool>,
+    #[serde(flatten)]
+    tables: RawTables,
+    #[serde(default)]
+    profiles: BTreeMap<String, RawTables>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTables {
+    default_provider: Option<String>,
+    if_missing: Option<IfMissing>,
+    #[serde(default)]
+    providers: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    secrets: BTreeMap<String, RawSecret>,
+    #[serde(default)]
+    leases: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecret {
+    provider: Option<String>,
+    value: Option<String>,
+    default: Option<SecretValue>,
+    description: Option<String>,
+    if_missing: Option<IfMissing>,
+}
+
+/// Finds, reads and merges the configuration.
+pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
+    let mut files: Vec<(SourceFile, RawFile)> = Vec::new();
+    if let Some(global) = &options.global {
+        if let Some(file) = read_optional(global, SourceKind::Global)? {
+            files.push(file);
+        }
+    }
+    let mut project_root = None;
+    match &options.explicit {
+        Some((path, origin)) => {
+            let path = absolute(&options.cwd, path);
+            match read_optional(&path, SourceKind::Explicit)? {
+                Some(file) => files.push(file),
+                None => return Err(ConfigError::ExplicitMissing { path, origin }),
+            }
+        }
+        None => {
+            let walked = walk_up(&options.cwd)?;
+            project_root = walked.first().and_then(|((f, _), _)| f.path.parent().map(Path::to_path_buf));
+            // `walk_up` returns nearest first; precedence wants farthest first.
+            for (project, local) in walked.into_iter().rev() {
+                files.push(project);
+                files.extend(local);
+            }
+        }
+    }
+    merge(files, options.profile.as_deref(), project_root)
+}
+
+/// The project files from `cwd` upwards, nearest first, each with its
+/// local overlay. Stops after a file that says `root = true`.
+fn walk_up(cwd: &Path) -> Result<Vec<((SourceFile, RawFile), Option<(SourceFile, RawFile)>)>, ConfigError> {
+    let mut found = Vec::new();
+    for dir in cwd.ancestors() {
+        let Some(project) = read_optional(&dir.join(PROJECT_FILE), SourceKind::Project)? else {
+            continue;
+        };
+        let local = read_optional(&dir.join(LOCAL_FILE), SourceKind::Local)?;
+        let is_root = project.1.root == Some(true) || local.as_ref().is_some_and(|l| l.1.root == Some(true));
+        found.push((project, local));
+        if is_root {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+fn absolute(cwd: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        cwd.join(path)
+    }
+}
+
+fn read_optional(path: &Path, kind: SourceKind) -> Result<Option<(SourceFile, RawFile)>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let file = SourceFile {
+        path: path.to_path_buf(),
+        kind,
+        text,
+    };
+    let raw = parse(&file)?;
+    Ok(Some((file, raw)))
+}
+
+fn parse(file: &SourceFile) -> Result<RawFile, ConfigError> {
+    toml::from_str::<RawFile>(&file.text).map_err(|e| {
+        let (message, hint) = explain_serde_message(e.message());
+        let at = file.location(e.span().unwrap_or(0..0));
+        ConfigError::at(at, message, hint)
+    })
+}
+
+fn merge(files: Vec<(SourceFile, RawFile)>, profile: Option<&str>, project_root: Option<PathBuf>) -> Result<Config, ConfigError> {
+    let profile = profile.filter(|p| !p.is_empty() && *p != "default");
+    let mut config = Config {
+        profile: profile.map(str::to_string),
+        project_root,
+        ..Config::default()
+    };
+    let mut raws = Vec::with_capacity(files.len());
+    for (file, raw) in files {
+        config.files.push(file);
+        raws.push(raw);
+    }
+    for (index, raw) in raws.iter_mut().enumerate() {
+        let tables = std::mem::take(&mut raw.tables);
+        apply(&mut config, index, tables, &[])?;
+    }
+    if let Some(name) = profile {
+        let mut known = Vec::new();
+        let mut found = false;
+        for (index, raw) in raws.iter_mut().enumerate() {
+            known.extend(raw.profiles.keys().cloned());
+            if let Some(tables) = raw.profiles.remove(name) {
+                found = true;
+                apply(&mut config, index, tables, &["profiles".into(), name.into()])?;
+            }
+        }
+        if !found {
+            known.sort();
+            known.dedup();
+            let hint = if known.is_empty() {
+                "no profiles are defined; add a [profiles.NAME] table or drop -P/SESAME_PROFILE".to_string()
+            } else {
+                format!("known profiles: {}", known.join(", "))
+            };
+            return Err(ConfigError::invalid(format!("unknown profile `{name}`"), Some(hint)));
+        }
+    }
+    Ok(config)
+}
+
+fn apply(config: &mut Config, file: usize, tables: RawTables, prefix: &[String]) -> Result<(), ConfigError> {
+    let origin = |section: &str, name: &str| {
+        let mut path = prefix.to_vec();
+        path.push(section.into());
+        path.push(name.into());
+        Origin { file, path }
+    };
+    if tables.default_provider.is_some() {
+        config.default_provider = tables.default_provider;
+    }
+    if tables.if_missing.is_some() {
+        config.if_missing = tables.if_missing;
+    }
+    for (name, table) in tables.providers {
+        let spec = backend_spec(config, name.clone(), table, origin("providers", &name))?;
+        config.providers.insert(name, spec);
+    }
+    for (name, table) in tables.leases {
+        let spec = backend_spec(config, name.clone(), table, origin("leases", &name))?;
+        config.leases.insert(name, spec);
+    }
+    for (name, raw) in tables.secrets {
+        let spec = SecretSpec {
+            origin: origin("secrets", &name),
+            name: name.clone(),
+            provider: raw.provider,
+            value: raw.value,
+            default: raw.default,
+            description: raw.description,
+            if_missing: raw.if_missing,
+        };
+        config.secrets.insert(name, spec);
+    }
+    Ok(())
+}
+
+fn backend_spec(config: &Config, name: String, mut table: toml::Table, origin: Origin) -> Result<BackendSpec, ConfigError> {
+    let at = |below: &str| config.locate(&origin, &[below.to_string()]);
+    let type_name = match table.remove("type") {
+        Some(toml::Value::String(t)) => t,
+        Some(other) => {
+            return Err(ConfigError::at(
+                at("type"),
+                format!("`type` in {} must be a string, not {}", origin.table_name(), other.type_str()),
+                Some("run `sesame backends` to list the types".into()),
+            ))
+        }
+        None => {
+            return Err(ConfigError::at(
+                config.locate(&origin, &[]),
+                format!("{} has no `type`", origin.table_name()),
+                Some("add `type = \"...\"`; run `sesame backends` to list the types".into()),
+            ))
+        }
+    };
+    Ok(BackendSpec {
+        name,
+        type_name,
+        table,
+        origin,
+    })
+}

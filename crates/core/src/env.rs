@@ -1,0 +1,55 @@
+//! [`EnvSnapshot`]: sesame's environment, read once at start-up.
+//!
+//! Backends read variables only through a snapshot handed to them, so no
+//! code in the libraries touches the process environment, and tests can
+//! give each backend exactly the environment they mean.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::SecretValue;
+
+/// An immutable copy of environment variables (valid UTF-8 ones).
+#[derive(Clone, Default)]
+pub struct EnvSnapshot {
+    vars: BTreeMap<String, String>,
+}
+
+impl EnvSnapshot {
+    /// Reads the current process environment.
+    pub fn capture() -> Self {
+        Self {
+            vars: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        }
+    }
+
+    /// A snapshot of exactly these variables.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self {
+            vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        }
+    }
+
+    /// A variable that holds no secret (a path, an account id, a flag).
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// A variable that may hold a secret, wrapped so it cannot be printed.
+    pub fn secret(&self, name: &str) -> Option<SecretValue> {
+        self.vars.get(name).map(SecretValue::new)
+    }
+
+    /// True if the variable is set and not empty.
+    pub fn is_set(&self, name: &str) -> bool {
+        self.vars.get(name).is_some_and(|v| !v.is_empty())
+    }
+}
+
+impl fmt::Debug for EnvSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnvSnapshot").field("vars", &self.vars.len()).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,106 @@
+//! The [`LeaseBackend`] trait and its registry.
+//!
+//! A lease mints short-lived credentials just before the command runs and
+//! revokes them afterwards. The lease ledger (see [`crate::ledger`]) records
+//! each lease before its credentials reach anyone, so nothing minted is
+//! ever forgotten.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use crate::backend::{BackendConfig, BackendContext, BackendError};
+use crate::SecretValue;
+
+/// What core asks a backend to mint.
+#[derive(Debug, Clone)]
+pub struct LeaseRequest {
+    /// The lease's name in the config (`cf` in `[leases.cf]`).
+    pub lease: String,
+    /// A unique, human-readable label for the credential: it says sesame,
+    /// the lease and the host, and lets orphans be found by name.
+    pub label: String,
+    /// How long the credential should live (already checked against
+    /// [`LeaseBackend::max_duration`]).
+    pub duration: Duration,
+}
+
+/// Credentials a backend minted.
+#[derive(Debug, Clone)]
+pub struct LeaseGrant {
+    /// The backend's id for the credential (what `revoke` needs).
+    pub id: String,
+    /// When the credential stops working.
+    pub expires_at: SystemTime,
+    /// Variables for the child's environment.
+    pub env: BTreeMap<String, SecretValue>,
+    /// False when the backend cannot revoke this credential by itself.
+    pub revocable: bool,
+    /// Non-secret facts `revoke` needs later (kept in the ledger).
+    pub data: serde_json::Value,
+}
+
+/// What the ledger remembers of a lease, handed back for revocation.
+#[derive(Debug, Clone)]
+pub struct RevokeRequest {
+    /// The backend id from [`LeaseGrant::id`], if minting got that far.
+    pub id: Option<String>,
+    /// The label the credential was minted with.
+    pub label: String,
+    /// [`LeaseGrant::data`].
+    pub data: serde_json::Value,
+}
+
+/// A backend that mints and revokes short-lived credentials.
+#[async_trait]
+pub trait LeaseBackend: Send + Sync {
+    /// The longest lifetime this backend allows.
+    fn max_duration(&self) -> Duration;
+
+    /// The lifetime the config asks for (`duration`), or the default.
+    fn duration(&self) -> Duration;
+
+    /// Environment variables the grant will set in the child.
+    fn produces(&self) -> Vec<String>;
+
+    /// Secrets or environment variables it reads (its parent credential).
+    /// A change in their values makes a cached lease unusable.
+    fn consumes(&self) -> Vec<String>;
+
+    /// Mints a credential.
+    async fn create(&self, ctx: &BackendContext, request: &LeaseRequest) -> Result<LeaseGrant, BackendError>;
+
+    /// Revokes a credential. Must succeed when it is already gone. When
+    /// `request.id` is `None` (sesame died while minting), find it by label
+    /// or return `Ok(false)` if that cannot be done; `Ok(true)` means
+    /// revoked or gone.
+    async fn revoke(&self, ctx: &BackendContext, request: &RevokeRequest) -> Result<bool, BackendError>;
+}
+
+/// Builds a lease backend from its config table; must not do I/O.
+pub type LeaseFactory = fn(&BackendConfig, &BackendContext) -> Result<Box<dyn LeaseBackend>, BackendError>;
+
+/// A lease type, registered with `inventory::submit!`.
+pub struct LeaseRegistration {
+    /// The `type = "..."` name.
+    pub type_name: &'static str,
+    /// One line for `sesame backends`.
+    pub description: &'static str,
+    /// Builds an instance.
+    pub factory: LeaseFactory,
+}
+
+inventory::collect!(LeaseRegistration);
+
+/// Every registered lease type, sorted by name.
+pub fn lease_types() -> Vec<&'static LeaseRegistration> {
+    let mut all: Vec<_> = inventory::iter::<LeaseRegistration>.into_iter().collect();
+    all.sort_by_key(|r| r.type_name);
+    all
+}
+
+/// The registration of a lease type.
+pub fn find_lease_type(type_name: &str) -> Option<&'static LeaseRegistration> {
+    inventory::iter::<LeaseRegistration>.into_iter().find(|r| r.type_name == type_name)
+}

@@ -1,0 +1,32 @@
+//! sesame's core: configuration, secret resolution, the backend traits and
+//! their registries, the lease ledger, and running the command.
+//!
+//! This crate knows no backend by name. Providers and lease backends live
+//! in their own crates and register themselves with `inventory::submit!`
+//! ([`ProviderRegistration`], [`LeaseRegistration`]); the binary links them.
+//! It never prints: it returns values and typed errors, and the binary
+//! decides what the user sees.
+
+pub mod backend;
+pub mod config;
+pub mod duration;
+pub mod env;
+pub mod failpoint;
+pub mod lease;
+pub mod leasing;
+pub mod ledger;
+pub mod placeholder;
+pub mod process;
+pub mod provider;
+pub mod resolve;
+pub mod secret;
+
+pub use backend::{BackendConfig, BackendContext, BackendError, SecretSource};
+pub use env::EnvSnapshot;
+pub use lease::{LeaseBackend, LeaseGrant, LeaseRegistration, LeaseRequest, RevokeRequest};
+pub use provider::{Provider, ProviderRegistration, SecretRequest};
+pub use secret::SecretValue;
+
+/// Re-exported so backend crates use the same `inventory` and `async_trait`.
+pub use async_trait::async_trait;
+pub use inventory;

@@ -1,0 +1,210 @@
+//! Running the command: spawn it with the injected environment, relay
+//! signals to it exactly once, and end the way it ended.
+//!
+//! Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH
+//! sent to sesame by another process (`kill PID`) are forwarded to the
+//! command. Signals the kernel generated for the terminal's foreground
+//! process group (Ctrl-C, Ctrl-\, window resize, hangup) already reach the
+//! command, which shares sesame's process group, so they are not forwarded
+//! again. Before the command has started, a terminating signal stops sesame
+//! (leases minted so far are revoked).
+//!
+//! Exit: the command's exit code, exactly. If the command was killed by
+//! signal N, sesame cleans up and then kills itself with the same signal,
+//! so the shell reports the same death (`$?` is 128+N, and a shell script
+//! interrupted by Ctrl-C stops as it would without sesame).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
+use signal_hook::iterator::exfiltrator::WithOrigin;
+use signal_hook::iterator::{Handle, SignalsInfo};
+use signal_hook::low_level::siginfo::Cause;
+
+use crate::SecretValue;
+
+/// The signals sesame relays to the command.
+pub const FORWARDED_SIGNALS: [i32; 7] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH];
+
+/// How the command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildExit {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal killed it.
+    Signal(i32),
+}
+
+impl ChildExit {
+    /// The status a shell would show in `$?`.
+    pub fn shell_status(self) -> i32 {
+        match self {
+            Self::Code(code) => code,
+            Self::Signal(signal) => 128 + signal,
+        }
+    }
+}
+
+/// Why the command could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// No such program (exit 127, as a shell does).
+    #[error("command not found: {0}")]
+    NotFound(String),
+    /// Not executable (exit 126, as a shell does).
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// Anything else.
+    #[error("cannot run {program}: {source}")]
+    Other {
+        /// The program.
+        program: String,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+impl ExecError {
+    /// The exit status a shell uses for this failure.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            Self::NotFound(_) => 127,
+            _ => 126,
+        }
+    }
+}
+
+/// Catches the forwarded signals for the whole run of sesame.
+pub struct SignalRelay {
+    child: Arc<AtomicI32>,
+    interrupted: Arc<AtomicI32>,
+    handle: Handle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SignalRelay {
+    /// Starts catching signals. Until a child is set, a terminating signal
+    /// is remembered (see [`SignalRelay::interrupted`]) instead of killing sesame.
+    pub fn install() -> io::Result<Self> {
+        let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED_SIGNALS)?;
+        let handle = signals.handle();
+        let child = Arc::new(AtomicI32::new(0));
+        let interrupted = Arc::new(AtomicI32::new(0));
+        let (child_for_thread, interrupted_for_thread) = (child.clone(), interrupted.clone());
+        let thread = std::thread::Builder::new().name("sesame-signals".into()).spawn(move || {
+            for origin in signals.forever() {
+                let signal = origin.signal;
+                let pid = child_for_thread.load(Ordering::SeqCst);
+                if pid == 0 {
+                    if signal != SIGWINCH && signal != SIGUSR1 && signal != SIGUSR2 {
+                        interrupted_for_thread.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).ok();
+                    }
+                    continue;
+                }
+                if matches!(origin.cause, Cause::Kernel) {
+                    // The terminal sent it to the whole foreground group,
+                    // the command included: forwarding would double it.
+                    continue;
+                }
+                // SAFETY: kill with a valid pid and signal number.
+                unsafe { libc::kill(pid, signal) };
+            }
+        })?;
+        Ok(Self {
+            child,
+            interrupted,
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    /// The terminating signal sesame got before the command started, if any.
+    pub fn interrupted(&self) -> i32 {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// The flag [`SignalRelay::interrupted`] reads, for code that checks it
+    /// while it works.
+    pub fn interrupted_flag(&self) -> &AtomicI32 {
+        &self.interrupted
+    }
+
+    /// Runs `program` with `args`, sesame's environment plus `env`, and the
+    /// terminal, stdin, stdout and stderr passed through; waits for it.
+    pub fn run(&self, program: &OsString, args: &[OsString], env: &BTreeMap<String, SecretValue>) -> Result<ChildExit, ExecError> {
+        let mut command = Command::new(program);
+        command.args(args);
+        for (name, value) in env {
+            command.env(name, value.expose());
+        }
+        crate::failpoint::hit("before-exec");
+        let shown = program.to_string_lossy().into_owned();
+        let mut child = command.spawn().map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => ExecError::NotFound(shown.clone()),
+            io::ErrorKind::PermissionDenied => ExecError::PermissionDenied(shown.clone()),
+            _ => ExecError::Other {
+                program: shown.clone(),
+                source,
+            },
+        })?;
+        let pid = i32::try_from(child.id()).expect("pid fits in i32");
+        self.child.store(pid, Ordering::SeqCst);
+        // A terminating signal that arrived between resolution and spawn is
+        // passed on now, so it is not lost.
+        let early = self.interrupted.swap(0, Ordering::SeqCst);
+        if early != 0 {
+            // SAFETY: valid pid and signal.
+            unsafe { libc::kill(pid, early) };
+        }
+        let status = loop {
+            match child.wait() {
+                Ok(status) => break status,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(ExecError::Other { program: shown, source }),
+            }
+        };
+        self.child.store(0, Ordering::SeqCst);
+        Ok(match (status.code(), status.signal()) {
+            (Some(code), _) => ChildExit::Code(code),
+            (None, Some(signal)) => ChildExit::Signal(signal),
+            (None, None) => ChildExit::Code(1),
+        })
+    }
+}
+
+impl Drop for SignalRelay {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Ends sesame the way the command ended: the same exit code, or death by
+/// the same signal (falling back to 128+N if the signal does not kill).
+pub fn exit_like(exit: ChildExit) -> ! {
+    if let ChildExit::Signal(signal) = exit {
+        // SAFETY: plain libc calls on this process; no memory is shared.
+        unsafe {
+            // No core file for sesame itself: the command already dumped
+            // its own, if any.
+            let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+            libc::signal(signal, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, signal);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::raise(signal);
+        }
+    }
+    std::process::exit(exit.shell_status())
+}

@@ -1,0 +1,102 @@
+//! The `env` provider: secrets from sesame's own environment.
+//!
+//! ```toml
+//! [providers.env]
+//! type = "env"
+//! prefix = "PROD_"          # optional, prepended to every reference
+//!
+//! [secrets]
+//! API_KEY = { provider = "env", value = "API_KEY" }   # reads PROD_API_KEY
+//! ```
+//!
+//! Useful to rename variables, to give CI-provided variables a
+//! `description` and an `if_missing` policy, and as the simplest example of
+//! a provider.
+
+use serde::Deserialize;
+use sesame_core::{async_trait, BackendConfig, BackendContext, BackendError, Provider, ProviderRegistration, SecretRequest, SecretValue};
+
+/// `[providers.NAME]` with `type = "env"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvConfig {
+    /// Prepended to each secret's `value` to form the variable name.
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+/// Reads variables from the environment snapshot sesame started with.
+#[derive(Debug)]
+pub struct EnvProvider {
+    prefix: String,
+}
+
+impl EnvProvider {
+    /// Builds the provider from its config table.
+    pub fn from_config(config: &BackendConfig, _ctx: &BackendContext) -> Result<Box<dyn Provider>, BackendError> {
+        let parsed: EnvConfig = config.parse()?;
+        Ok(Box::new(Self {
+            prefix: parsed.prefix.unwrap_or_default(),
+        }))
+    }
+}
+
+#[async_trait]
+impl Provider for EnvProvider {
+    async fn resolve(&self, ctx: &BackendContext, request: &SecretRequest) -> Result<SecretValue, BackendError> {
+        let variable = format!("{}{}", self.prefix, request.reference);
+        ctx.env
+            .secret(&variable)
+            .ok_or_else(|| BackendError::not_found(format!("environment variable `{variable}` is not set")))
+    }
+}
+
+inventory::submit! {
+    ProviderRegistration {
+        type_name: "env",
+        description: "sesame's own environment variables (optionally with a prefix)",
+        factory: EnvProvider::from_config,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sesame_core::EnvSnapshot;
+    use std::sync::Arc;
+
+    fn ctx() -> BackendContext {
+        BackendContext::new(Arc::new(EnvSnapshot::from_pairs([("PROD_API_KEY", "k-1"), ("PLAIN", "p")])))
+    }
+
+    fn request(reference: &str) -> SecretRequest {
+        SecretRequest {
+            name: "API_KEY".into(),
+            reference: reference.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_with_and_without_prefix() {
+        let prefixed = EnvProvider::from_config(&BackendConfig::for_test("env", "env", "prefix = \"PROD_\""), &ctx()).unwrap();
+        assert_eq!(prefixed.resolve(&ctx(), &request("API_KEY")).await.unwrap().expose(), "k-1");
+        let plain = EnvProvider::from_config(&BackendConfig::for_test("env", "env", ""), &ctx()).unwrap();
+        assert_eq!(plain.resolve(&ctx(), &request("PLAIN")).await.unwrap().expose(), "p");
+    }
+
+    #[tokio::test]
+    async fn unset_variable_is_not_found_and_named() {
+        let provider = EnvProvider::from_config(&BackendConfig::for_test("env", "env", ""), &ctx()).unwrap();
+        let err = provider.resolve(&ctx(), &request("NOPE")).await.unwrap_err();
+        assert!(matches!(&err, BackendError::NotFound { message } if message.contains("`NOPE`")), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_is_located_with_a_suggestion() {
+        let Err(err) = EnvProvider::from_config(&BackendConfig::for_test("env", "env", "prefx = \"A\""), &ctx()) else {
+            panic!("a misspelt key must be rejected");
+        };
+        let text = err.to_string();
+        assert!(text.contains("unknown key `prefx`") && text.contains("did you mean `prefix`?"), "{text}");
+    }
+}
