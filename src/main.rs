@@ -1,1 +1,57 @@
-fn main() {}
+//! `sesame`: run commands with secrets and short-lived credentials injected
+//! as environment variables. This binary is thin: it parses arguments,
+//! wires core to the linked backends and prints what core returns.
+
+mod app;
+mod cli;
+mod commands;
+mod linked_backends;
+mod output;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let is_exec = matches!(cli.command, Command::Exec(_));
+    let result = match cli.command {
+        Command::Exec(ref args) => commands::exec::run(&cli.global, args),
+        Command::Get(ref args) => commands::get::run(&cli.global, args),
+        Command::List(ref args) => commands::list::run(&cli.global, args),
+        Command::Export(ref args) => commands::export::run(&cli.global, args),
+        Command::Check(ref args) => commands::check::run(&cli.global, args),
+        Command::Backends(ref args) => commands::backends::run(args),
+        Command::Completions(ref args) => commands::completions::run(args),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            output::error(&err);
+            // Like env(1) and timeout(1): 125 means the wrapper itself
+            // failed, so it cannot be mistaken for the command's own status.
+            std::process::exit(if is_exec { 125 } else { 1 });
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "warn",
+        1 => "sesame=info,sesame_core=info,sesame_provider=info,sesame_lease=info,warn",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = std::env::var("SESAME_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(verbose >= 2)
+        .without_time()
+        .init();
+}

@@ -1,0 +1,133 @@
+//! Command-line interface definition (clap).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run commands with secrets and short-lived credentials in their environment.
+#[derive(Debug, Parser)]
+#[command(name = "sesame", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Use this config file instead of searching for sesame.toml.
+    #[arg(short = 'c', long = "config", global = true, env = "SESAME_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Apply the [profiles.NAME] tables of the config.
+    #[arg(short = 'P', long, global = true, env = "SESAME_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// More logging on stderr (-v info, -vv debug, -vvv trace). Never shows secret values.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// How long one provider or backend operation may take.
+    #[arg(long, global = true, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    sesame_core::duration::parse_duration(text)
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command with the secrets and leases in its environment.
+    #[command(visible_alias = "run")]
+    Exec(ExecArgs),
+    /// Print one secret's value.
+    Get(GetArgs),
+    /// List the configured secrets and leases (never values).
+    List(FormatArgs),
+    /// Print every secret for a shell, a .env file or a program.
+    Export(ExportArgs),
+    /// Validate the config and report what would resolve and which leases would be minted or reused.
+    Check(CheckArgs),
+    /// List the registered provider and lease types.
+    Backends(FormatArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// `sesame exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The command and its arguments (no shell is involved).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// `sesame get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The secret's name.
+    pub name: String,
+    /// Do not print a newline after the value.
+    #[arg(short = 'n', long)]
+    pub no_newline: bool,
+}
+
+/// Output format of read commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReadFormat {
+    /// Aligned text for people.
+    #[default]
+    Text,
+    /// JSON for programs.
+    Json,
+}
+
+/// `--format` for read commands.
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ReadFormat,
+}
+
+/// Formats of `sesame export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ExportFormat {
+    /// `NAME=value` lines, quoted for .env readers.
+    #[default]
+    Env,
+    /// `export NAME='value'` lines for `eval` in sh, bash and zsh.
+    Shell,
+    /// One JSON object.
+    Json,
+}
+
+/// `sesame export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ExportFormat,
+}
+
+/// `sesame check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Only validate the config; do not ask providers for values.
+    #[arg(long)]
+    pub no_resolve: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ReadFormat,
+}
+
+/// `sesame completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}

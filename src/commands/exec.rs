@@ -1,0 +1,77 @@
+//! `sesame exec -- CMD ARGS...`.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use sesame_core::leasing;
+use sesame_core::process::{exit_like, ChildExit, SignalRelay};
+
+use crate::app::App;
+use crate::cli::{ExecArgs, GlobalArgs};
+use crate::output;
+
+/// Resolves secrets, acquires leases, runs the command, releases leases,
+/// and ends the way the command ended.
+pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
+    // Catch signals first: one that arrives while secrets resolve must not
+    // kill sesame with leases half-minted.
+    let relay = SignalRelay::install()?;
+    let app = App::load(global)?;
+    let rt = super::runtime()?;
+    let resolution = super::resolve_secrets(&app, &rt, None)?;
+    stop_if_interrupted(&relay);
+
+    let ctx = sesame_core::BackendContext {
+        secrets: Arc::new(resolution.values.clone()),
+        ..app.context()
+    };
+    let leases = leasing::prepare(&app.config, &ctx)?;
+    let ledger = app.ledger();
+    let acquired = if leases.is_empty() {
+        None
+    } else {
+        let acquired = rt.block_on(leasing::acquire(
+            leases,
+            &ctx,
+            &ledger,
+            app.config.profile.as_deref(),
+            relay.interrupted_flag(),
+        ));
+        if let Err(leasing::LeaseError::Interrupted(signal)) = acquired {
+            drop(relay);
+            exit_like(ChildExit::Signal(signal));
+        }
+        Some(acquired?)
+    };
+
+    let mut env = resolution.values;
+    if let Some(acquired) = &acquired {
+        // A lease output replaces a secret of the same name (the child
+        // token replaces the parent token).
+        env.extend(acquired.env());
+    }
+    let (program, rest) = args.command.split_first().expect("clap requires a command");
+    let exit = relay.run(program, rest, &env);
+    drop(env);
+
+    if let Some(acquired) = &acquired {
+        for problem in rt.block_on(leasing::release(acquired, &ctx, &ledger)) {
+            output::warning(&format!("{problem}"));
+        }
+    }
+    drop(relay);
+    match exit {
+        Ok(exit) => exit_like(exit),
+        Err(e) => {
+            eprintln!("sesame: error: {e}");
+            Ok(e.exit_status())
+        }
+    }
+}
+
+fn stop_if_interrupted(relay: &SignalRelay) {
+    let signal = relay.interrupted();
+    if signal != 0 {
+        exit_like(ChildExit::Signal(signal));
+    }
+}

@@ -1,0 +1,41 @@
+//! `sesame list`: names, providers and descriptions; never values.
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::app::App;
+use crate::cli::{FormatArgs, GlobalArgs, ReadFormat};
+
+/// Lists secrets and leases.
+pub fn run(global: &GlobalArgs, args: &FormatArgs) -> Result<i32> {
+    let app = App::load(global)?;
+    let config = &app.config;
+    let secrets: Vec<_> = config
+        .secrets
+        .values()
+        .map(|s| {
+            let provider = if s.value.is_some() { config.provider_of(s) } else { None };
+            (s.name.clone(), provider.unwrap_or("-").to_string(), s.description.clone().unwrap_or_default())
+        })
+        .collect();
+    let leases: Vec<_> = config.leases.values().map(|l| (l.name.clone(), l.type_name.clone())).collect();
+    match args.format {
+        ReadFormat::Json => {
+            let value = json!({
+                "secrets": secrets.iter().map(|(n, p, d)| json!({"name": n, "provider": p, "description": d})).collect::<Vec<_>>(),
+                "leases": leases.iter().map(|(n, t)| json!({"name": n, "type": t})).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        ReadFormat::Text => {
+            let rows: Vec<Vec<String>> = secrets.into_iter().map(|(n, p, d)| vec![n, p, d]).collect();
+            crate::output::table(&["SECRET", "PROVIDER", "DESCRIPTION"], &rows);
+            if !leases.is_empty() {
+                println!();
+                let rows: Vec<Vec<String>> = leases.into_iter().map(|(n, t)| vec![n, t]).collect();
+                crate::output::table(&["LEASE", "TYPE"], &rows);
+            }
+        }
+    }
+    Ok(0)
+}

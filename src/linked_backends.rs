@@ -1,0 +1,20 @@
+//! The backends this binary links. Adding a backend is adding its crate to
+//! Cargo.toml and one `use` line here (and its type to `EXPECTED`).
+
+use sesame_provider_env as _;
+
+#[cfg(test)]
+mod tests {
+    /// Every type this binary must register, as `(kind, type)`.
+    const EXPECTED: &[(&str, &str)] = &[("provider", "env")];
+
+    #[test]
+    fn every_expected_backend_is_registered() {
+        let providers: Vec<&str> = sesame_core::provider::provider_types().iter().map(|r| r.type_name).collect();
+        let leases: Vec<&str> = sesame_core::lease::lease_types().iter().map(|r| r.type_name).collect();
+        for (kind, name) in EXPECTED {
+            let registered = if *kind == "provider" { &providers } else { &leases };
+            assert!(registered.contains(name), "{kind} `{name}` is not registered: {registered:?}");
+        }
+    }
+}

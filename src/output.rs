@@ -1,0 +1,73 @@
+//! How sesame talks to the user. Every message on stderr starts with
+//! `sesame: ` so it stands apart from the command's own output; see
+//! docs/style.md for the wording rules.
+
+/// Prints an error (with its hint lines) to stderr.
+pub fn error(err: &anyhow::Error) {
+    eprintln!("sesame: error: {err:#}");
+}
+
+/// Prints a warning to stderr.
+pub fn warning(message: &str) {
+    eprintln!("sesame: warning: {message}");
+}
+
+/// Quotes a value for a POSIX shell: `'...'` with `'` written as `'\''`.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// Quotes a value for .env readers (docker, dotenv): double quotes with
+/// backslash escapes for `\`, `"`, `$` and newlines.
+pub fn dotenv_quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '$' => out.push_str("\\$"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            other => out.push(other),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Prints rows as aligned columns.
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        println!("{}", text.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(dotenv_quote("a\"b$c\nd\\"), "\"a\\\"b\\$c\\nd\\\\\"");
+    }
+}
