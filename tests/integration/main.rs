@@ -1,1 +1,11 @@
+//! End-to-end tests of the real `sesame` binary (one test binary, as
+//! ripgrep does). Each test gets its own temporary project, HOME, config
+//! and state directories, and a cleared environment.
 
+mod support;
+
+mod canary;
+mod cli;
+mod config_errors;
+mod exec;
+mod signals;

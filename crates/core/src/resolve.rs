@@ -99,6 +99,7 @@ pub fn validate_secrets(config: &Config) -> Result<(), ConfigError> {
 /// An "unknown type" error with a did-you-mean and the registered types.
 pub fn unknown_type(config: &Config, spec: &crate::config::BackendSpec, kind: &str, known: &[&str]) -> ConfigError {
     let hint = match did_you_mean(&spec.type_name, known.iter().copied()) {
+        _ if known.is_empty() => format!("this build of sesame registers no {kind} types"),
         Some(best) => format!("did you mean `{best}`? registered {kind} types: {}", known.join(", ")),
         None => format!("registered {kind} types: {}", known.join(", ")),
     };

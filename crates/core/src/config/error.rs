@@ -76,12 +76,13 @@ impl fmt::Display for Hint<'_> {
 
 /// The closest candidate to `word`, if any is close enough to be a typo.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let edits_allowed = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(score, _)| *score > 0.8)
+        .map(|c| (strsim::jaro_winkler(word, c), strsim::damerau_levenshtein(word, c), c))
+        .filter(|(score, edits, _)| *score > 0.8 || *edits <= edits_allowed)
         .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .map(|(_, _, c)| c)
 }
 
 /// Turns serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown

@@ -35,14 +35,34 @@ pub struct LoadOptions {
     pub profile: Option<String>,
 }
 
+/// A file as written. The table fields repeat [`RawTables`] rather than
+/// flattening it, because serde's flatten loses the spans errors need.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     root: Option<bool>,
-    #[serde(flatten)]
-    tables: RawTables,
+    default_provider: Option<String>,
+    if_missing: Option<IfMissing>,
+    #[serde(default)]
+    providers: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    secrets: BTreeMap<String, RawSecret>,
+    #[serde(default)]
+    leases: BTreeMap<String, toml::Table>,
     #[serde(default)]
     profiles: BTreeMap<String, RawTables>,
+}
+
+impl RawFile {
+    fn take_tables(&mut self) -> RawTables {
+        RawTables {
+            default_provider: self.default_provider.take(),
+            if_missing: self.if_missing.take(),
+            providers: std::mem::take(&mut self.providers),
+            secrets: std::mem::take(&mut self.secrets),
+            leases: std::mem::take(&mut self.leases),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -165,7 +185,7 @@ fn merge(files: Vec<(SourceFile, RawFile)>, profile: Option<&str>, project_root:
         raws.push(raw);
     }
     for (index, raw) in raws.iter_mut().enumerate() {
-        let tables = std::mem::take(&mut raw.tables);
+        let tables = raw.take_tables();
         apply(&mut config, index, tables, &[])?;
     }
     if let Some(name) = profile {

@@ -1,0 +1,115 @@
+//! A sandbox for running the binary: a temporary directory with a project
+//! file, an isolated environment, and helpers to run and inspect.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The binary under test.
+pub fn sesame_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sesame")
+}
+
+/// A temporary project and environment.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Sandbox {
+    /// An empty sandbox with `sesame.toml` holding `config`.
+    pub fn new(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for sub in ["project", "home", "config", "state"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        std::fs::write(root.join("project/sesame.toml"), config).unwrap();
+        let mut env = BTreeMap::new();
+        env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
+        env.insert("HOME".into(), root.join("home").display().to_string());
+        env.insert("XDG_CONFIG_HOME".into(), root.join("config").display().to_string());
+        env.insert("SESAME_STATE_DIR".into(), root.join("state").display().to_string());
+        Self { dir, env }
+    }
+
+    /// The project directory (where sesame runs).
+    pub fn project(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    /// A path inside the sandbox.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Sets a variable for every run.
+    pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+
+    /// Writes a file relative to the sandbox root.
+    pub fn write(&self, name: &str, text: &str) {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// A command for the binary, in the project directory, with the
+    /// sandbox's environment only.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_in(&self.project(), args)
+    }
+
+    /// Like [`Sandbox::cmd`], in another directory.
+    pub fn cmd_in(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(sesame_bin());
+        cmd.args(args).current_dir(dir).env_clear().envs(&self.env).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs and returns the output.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run(self.cmd(args).output().unwrap())
+    }
+}
+
+/// A finished run.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> Option<i32> {
+        self.0.status.code()
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    /// Asserts the exit code, showing both streams on failure.
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code(), Some(code), "stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        self
+    }
+}
+
+/// A config with the env provider and one secret per `(name, variable)`.
+pub fn env_config(secrets: &[(&str, &str)]) -> String {
+    let mut text = String::from("[providers.env]\ntype = \"env\"\n\n[secrets]\n");
+    for (name, var) in secrets {
+        text.push_str(&format!("{name} = {{ provider = \"env\", value = \"{var}\" }}\n"));
+    }
+    text
+}
+
+/// Waits until `path` exists (the child wrote it), up to 10 s.
+pub fn wait_for_file(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !path.exists() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {}", path.display());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
