@@ -74,7 +74,8 @@ pub fn config_dir(env: &EnvSnapshot) -> Option<PathBuf> {
 
 /// `$SESAME_STATE_DIR`, else `$XDG_STATE_HOME/sesame`, else `~/.local/state/sesame`.
 pub fn state_dir(env: &EnvSnapshot) -> PathBuf {
-    xdg_dir(env, "SESAME_STATE_DIR", "XDG_STATE_HOME", ".local/state").unwrap_or_else(|| std::env::temp_dir().join("sesame-state"))
+    xdg_dir(env, "SESAME_STATE_DIR", "XDG_STATE_HOME", ".local/state")
+        .unwrap_or_else(|| std::env::temp_dir().join("sesame-state"))
 }
 
 fn xdg_dir(env: &EnvSnapshot, own: &str, xdg: &str, home_relative: &str) -> Option<PathBuf> {

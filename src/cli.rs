@@ -21,7 +21,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Use this config file instead of searching for sesame.toml.
-    #[arg(short = 'c', long = "config", global = true, env = "SESAME_CONFIG", value_name = "FILE")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        global = true,
+        env = "SESAME_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Apply the [profiles.NAME] tables of the config.
     #[arg(short = 'P', long, global = true, env = "SESAME_PROFILE", value_name = "NAME")]
@@ -62,7 +68,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// The command and its arguments (no shell is involved).
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<OsString>,
 }
 

@@ -24,7 +24,10 @@ pub fn run(args: &FormatArgs) -> Result<i32> {
             println!("{}", serde_json::to_string_pretty(&json!({ "backends": list }))?);
         }
         ReadFormat::Text => {
-            let rows: Vec<Vec<String>> = rows.iter().map(|(k, n, d)| vec![k.to_string(), n.to_string(), d.to_string()]).collect();
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|(k, n, d)| vec![k.to_string(), n.to_string(), d.to_string()])
+                .collect();
             crate::output::table(&["KIND", "TYPE", "DESCRIPTION"], &rows);
         }
     }

@@ -7,8 +7,8 @@ use anyhow::Result;
 use serde_json::json;
 use sesame_core::config::display_path;
 use sesame_core::duration::format_duration;
-use sesame_core::ledger::{unix_now, LeaseState};
 use sesame_core::leasing::{self, REUSE_MARGIN};
+use sesame_core::ledger::{unix_now, LeaseState};
 use sesame_core::resolve::{self, ResolveError};
 
 use crate::app::App;
@@ -30,7 +30,10 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
             kind: "file",
             name: display_path(&file.path).display().to_string(),
             status: "ok",
-            detail: serde_json::to_value(file.kind)?.as_str().unwrap_or_default().to_string(),
+            detail: serde_json::to_value(file.kind)?
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         });
     }
     let mut values = Default::default();
@@ -57,7 +60,11 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
             match rt.block_on(resolve::resolve(&app.config, &plan, &app.context())) {
                 Ok(resolution) => {
                     for secret in app.config.secrets.values() {
-                        let provider = if secret.value.is_some() { app.config.provider_of(secret) } else { None };
+                        let provider = if secret.value.is_some() {
+                            app.config.provider_of(secret)
+                        } else {
+                            None
+                        };
                         let resolved = resolution.values.contains_key(&secret.name);
                         rows.push(Row {
                             kind: "secret",
@@ -121,7 +128,11 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
                         entry.id,
                         format_duration(std::time::Duration::from_secs(entry.expires_at.unwrap_or(now) - now))
                     ),
-                    None if lease.reuse => format!("would mint a {} {} lease", format_duration(lease.duration), lease.type_name),
+                    None if lease.reuse => format!(
+                        "would mint a {} {} lease",
+                        format_duration(lease.duration),
+                        lease.type_name
+                    ),
                     None => format!(
                         "would mint a {} {} lease and revoke it when the command ends",
                         format_duration(lease.duration),
@@ -144,12 +155,22 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
                 .iter()
                 .map(|r| json!({"kind": r.kind, "name": r.name, "status": r.status, "detail": r.detail}))
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&json!({"ok": !failed, "checks": checks}))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"ok": !failed, "checks": checks}))?
+            );
         }
         ReadFormat::Text => {
             let table: Vec<Vec<String>> = rows
                 .iter()
-                .map(|r| vec![r.kind.to_string(), r.name.clone(), r.status.to_string(), r.detail.replace('\n', " ")])
+                .map(|r| {
+                    vec![
+                        r.kind.to_string(),
+                        r.name.clone(),
+                        r.status.to_string(),
+                        r.detail.replace('\n', " "),
+                    ]
+                })
                 .collect();
             crate::output::table(&["KIND", "NAME", "STATUS", "DETAIL"], &table);
         }

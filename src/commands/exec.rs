@@ -4,14 +4,15 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use sesame_core::leasing;
-use sesame_core::process::{exit_like, ChildExit, SignalRelay};
+use sesame_core::process::{exec_replace, exit_like, ChildExit, SignalRelay};
 
 use crate::app::App;
 use crate::cli::{ExecArgs, GlobalArgs};
 use crate::output;
 
 /// Resolves secrets, acquires leases, runs the command, releases leases,
-/// and ends the way the command ended.
+/// and ends the way the command ended. Without leases to revoke afterwards,
+/// sesame execs the command in its own place (as `env` and `aws-vault exec` do).
 pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     // Catch signals first: one that arrives while secrets resolve must not
     // kill sesame with leases half-minted.
@@ -51,6 +52,21 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
         env.extend(acquired.env());
     }
     let (program, rest) = args.command.split_first().expect("clap requires a command");
+    let must_revoke = acquired
+        .as_ref()
+        .is_some_and(|a| a.leases.iter().any(|l| l.revoke_after));
+    if !must_revoke {
+        // Nothing to do afterwards: become the command. Stop catching
+        // signals first, and honour one that arrived in the meantime.
+        let interrupted = relay.interrupted();
+        drop(relay);
+        if interrupted != 0 {
+            exit_like(ChildExit::Signal(interrupted));
+        }
+        let error = exec_replace(program, rest, &env);
+        eprintln!("sesame: error: {error}");
+        return Ok(error.exit_status());
+    }
     let exit = relay.run(program, rest, &env);
     drop(env);
 

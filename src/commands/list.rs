@@ -15,10 +15,18 @@ pub fn run(global: &GlobalArgs, args: &FormatArgs) -> Result<i32> {
         .values()
         .map(|s| {
             let provider = if s.value.is_some() { config.provider_of(s) } else { None };
-            (s.name.clone(), provider.unwrap_or("-").to_string(), s.description.clone().unwrap_or_default())
+            (
+                s.name.clone(),
+                provider.unwrap_or("-").to_string(),
+                s.description.clone().unwrap_or_default(),
+            )
         })
         .collect();
-    let leases: Vec<_> = config.leases.values().map(|l| (l.name.clone(), l.type_name.clone())).collect();
+    let leases: Vec<_> = config
+        .leases
+        .values()
+        .map(|l| (l.name.clone(), l.type_name.clone()))
+        .collect();
     match args.format {
         ReadFormat::Json => {
             let value = json!({

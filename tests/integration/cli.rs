@@ -9,7 +9,10 @@ fn backends_lists_the_env_provider() {
     run.assert_code(0);
     let json: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
     let list = json["backends"].as_array().unwrap();
-    assert!(list.iter().any(|b| b["kind"] == "provider" && b["type"] == "env"), "{json}");
+    assert!(
+        list.iter().any(|b| b["kind"] == "provider" && b["type"] == "env"),
+        "{json}"
+    );
     assert!(sb.run(&["backends"]).stdout().contains("provider  env"));
 }
 
@@ -34,7 +37,11 @@ fn export_formats_quote_values_safely() {
     sb.set("ODD_SRC", odd);
     let shell = sb.run(&["export", "--format", "shell"]).stdout();
     // Round-trip through a real shell.
-    let out = std::process::Command::new("sh").arg("-c").arg(format!("{shell}\nprintf %s \"$ODD\"")).output().unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{shell}\nprintf %s \"$ODD\""))
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), odd);
     let env = sb.run(&["export"]).stdout();
     assert_eq!(env, "ODD=\"it's a \\\"value\\\" with \\$HOME and\\nnewline\"\n");
@@ -52,7 +59,10 @@ fn check_reports_ok_and_problems_with_exit_codes() {
     assert_eq!(json["ok"], false);
     let checks = json["checks"].as_array().unwrap();
     assert!(checks.iter().any(|c| c["kind"] == "file" && c["detail"] == "project"));
-    assert!(checks.iter().any(|c| c["name"] == "B" && c["status"] == "error"), "{json}");
+    assert!(
+        checks.iter().any(|c| c["name"] == "B" && c["status"] == "error"),
+        "{json}"
+    );
     sb.set("B_SRC", "2");
     let run = sb.run(&["check"]);
     run.assert_code(0);
@@ -75,5 +85,9 @@ fn get_unknown_secret_suggests_a_name() {
     let sb = Sandbox::new(&env_config(&[("API_KEY", "X")]));
     let run = sb.run(&["get", "API_KYE"]);
     run.assert_code(1);
-    assert!(run.stderr().contains("no secret named `API_KYE`") && run.stderr().contains("did you mean `API_KEY`?"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("no secret named `API_KYE`") && run.stderr().contains("did you mean `API_KEY`?"),
+        "{}",
+        run.stderr()
+    );
 }

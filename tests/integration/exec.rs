@@ -28,7 +28,8 @@ fn run_is_an_alias_and_arguments_pass_without_a_shell() {
 fn exit_codes_pass_through_exactly() {
     let sb = Sandbox::new(&env_config(&[]));
     for code in [0, 1, 2, 42, 127, 255] {
-        sb.run(&["exec", "--", "sh", "-c", &format!("exit {code}")]).assert_code(code);
+        sb.run(&["exec", "--", "sh", "-c", &format!("exit {code}")])
+            .assert_code(code);
     }
 }
 
@@ -37,7 +38,11 @@ fn a_missing_command_is_127_and_a_non_executable_one_126() {
     let sb = Sandbox::new(&env_config(&[]));
     let run = sb.run(&["exec", "--", "no-such-command-xyz"]);
     run.assert_code(127);
-    assert!(run.stderr().contains("command not found: no-such-command-xyz"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("command not found: no-such-command-xyz"),
+        "{}",
+        run.stderr()
+    );
     sb.write("notexec.sh", "#!/bin/sh\n");
     let path = sb.path("notexec.sh");
     sb.run(&["exec", "--", path.to_str().unwrap()]).assert_code(126);
@@ -48,14 +53,22 @@ fn death_by_signal_is_reported_as_the_same_signal() {
     let sb = Sandbox::new(&env_config(&[]));
     for signal in [libc::SIGKILL, libc::SIGTERM, libc::SIGINT, libc::SIGUSR1] {
         let run = sb.run(&["exec", "--", "sh", "-c", &format!("kill -{signal} $$")]);
-        assert_eq!(run.0.status.signal(), Some(signal), "sesame dies like its child: {:?}", run.0.status);
+        assert_eq!(
+            run.0.status.signal(),
+            Some(signal),
+            "sesame dies like its child: {:?}",
+            run.0.status
+        );
     }
 }
 
 #[test]
 fn death_by_signal_in_a_shell_gives_128_plus_n() {
     let sb = Sandbox::new(&env_config(&[]));
-    let script = format!("'{}' exec -- sh -c 'kill -TERM $$'; echo \"status=$?\"", crate::support::sesame_bin());
+    let script = format!(
+        "'{}' exec -- sh -c 'kill -TERM $$'; echo \"status=$?\"",
+        crate::support::sesame_bin()
+    );
     let output = sb.cmd(&[]).get_program().to_owned();
     let _ = output;
     let out = std::process::Command::new("sh")
@@ -72,7 +85,12 @@ fn death_by_signal_in_a_shell_gives_128_plus_n() {
 #[test]
 fn stdin_passes_through_untouched() {
     let sb = Sandbox::new(&env_config(&[]));
-    let mut child = sb.cmd(&["exec", "--", "cat"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = sb
+        .cmd(&["exec", "--", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let payload: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
     let mut stdin = child.stdin.take().unwrap();
     let writer = {
@@ -93,7 +111,10 @@ fn a_failed_resolution_runs_nothing_and_exits_125() {
     run.assert_code(125);
     assert!(!marker.exists(), "the command must not run");
     let err = run.stderr();
-    assert!(err.contains("secret `API_KEY`") && err.contains("`UNSET_VARIABLE` is not set"), "{err}");
+    assert!(
+        err.contains("secret `API_KEY`") && err.contains("`UNSET_VARIABLE` is not set"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -121,20 +142,34 @@ fn defaults_expand_references_to_secrets_and_environment() {
 fn nearer_files_win_local_overlays_and_root_stops_the_walk() {
     let sb = Sandbox::new(&env_config(&[("A", "FROM_PROJECT"), ("B", "FROM_PROJECT")]));
     let mut sb = sb;
-    sb.set("FROM_PROJECT", "project").set("FROM_SUB", "sub").set("FROM_LOCAL", "local").set("FROM_PARENT", "parent");
+    sb.set("FROM_PROJECT", "project")
+        .set("FROM_SUB", "sub")
+        .set("FROM_LOCAL", "local")
+        .set("FROM_PARENT", "parent");
     // A parent file above the project is read (no root = true in project)...
     sb.write("sesame.toml", &env_config(&[("C", "FROM_PARENT")]));
     // ...a nested one overrides A, and its local overlay overrides B.
     sb.write("project/sub/sesame.toml", &env_config(&[("A", "FROM_SUB")]));
     sb.write("project/sub/sesame.local.toml", &env_config(&[("B", "FROM_LOCAL")]));
     let sub = sb.project().join("sub");
-    let out = sb.cmd_in(&sub, &["exec", "--", "sh", "-c", "echo $A $B $C"]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "sub local parent\n", "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sb
+        .cmd_in(&sub, &["exec", "--", "sh", "-c", "echo $A $B $C"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "sub local parent\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // root = true in the project file stops the walk before the parent.
     let mut rooted = String::from("root = true\n");
     rooted.push_str(&env_config(&[("A", "FROM_PROJECT"), ("B", "FROM_PROJECT")]));
     sb.write("project/sesame.toml", &rooted);
-    let out = sb.cmd_in(&sub, &["exec", "--", "sh", "-c", "echo ${C-none}"]).output().unwrap();
+    let out = sb
+        .cmd_in(&sub, &["exec", "--", "sh", "-c", "echo ${C-none}"])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "none\n");
 }
 
@@ -147,7 +182,10 @@ fn profiles_replace_entries_and_explicit_config_skips_the_walk() {
     let mut sb = Sandbox::new(&config);
     sb.set("DEV_A", "dev").set("PROD_A", "prod");
     assert_eq!(sb.run(&["exec", "--", "sh", "-c", "echo $A"]).stdout(), "dev\n");
-    assert_eq!(sb.run(&["-P", "prod", "exec", "--", "sh", "-c", "echo $A"]).stdout(), "prod\n");
+    assert_eq!(
+        sb.run(&["-P", "prod", "exec", "--", "sh", "-c", "echo $A"]).stdout(),
+        "prod\n"
+    );
     sb.set("SESAME_PROFILE", "prod");
     assert_eq!(sb.run(&["exec", "--", "sh", "-c", "echo $A"]).stdout(), "prod\n");
     sb.write("elsewhere.toml", &env_config(&[("A", "DEV_A")]));
@@ -161,6 +199,12 @@ fn profiles_replace_entries_and_explicit_config_skips_the_walk() {
 fn the_global_config_is_the_lowest_layer() {
     let mut sb = Sandbox::new(&env_config(&[("A", "PROJECT_A")]));
     sb.set("PROJECT_A", "project").set("GLOBAL_G", "global");
-    sb.write("config/sesame/config.toml", &env_config(&[("G", "GLOBAL_G"), ("A", "GLOBAL_G")]));
-    assert_eq!(sb.run(&["exec", "--", "sh", "-c", "echo $A $G"]).stdout(), "project global\n");
+    sb.write(
+        "config/sesame/config.toml",
+        &env_config(&[("G", "GLOBAL_G"), ("A", "GLOBAL_G")]),
+    );
+    assert_eq!(
+        sb.run(&["exec", "--", "sh", "-c", "echo $A $G"]).stdout(),
+        "project global\n"
+    );
 }

@@ -12,14 +12,25 @@ fn recorder() -> String {
 fn start(sb: &Sandbox) -> Child {
     let log = sb.path("signals.log");
     let ready = sb.path("ready");
-    sb.cmd(&["exec", "--", "python3", &recorder(), log.to_str().unwrap(), ready.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
+    sb.cmd(&[
+        "exec",
+        "--",
+        "python3",
+        &recorder(),
+        log.to_str().unwrap(),
+        ready.to_str().unwrap(),
+    ])
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap()
 }
 
 fn log_lines(sb: &Sandbox) -> Vec<String> {
-    std::fs::read_to_string(sb.path("signals.log")).unwrap_or_default().lines().map(str::to_string).collect()
+    std::fs::read_to_string(sb.path("signals.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -28,7 +39,14 @@ fn each_forwarded_signal_arrives_exactly_once() {
     let mut child = start(&sb);
     wait_for_file(&sb.path("ready"));
     let pid = child.id() as i32;
-    let sent = [libc::SIGUSR1, libc::SIGUSR2, libc::SIGHUP, libc::SIGWINCH, libc::SIGINT, libc::SIGQUIT];
+    let sent = [
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGHUP,
+        libc::SIGWINCH,
+        libc::SIGINT,
+        libc::SIGQUIT,
+    ];
     for (i, signal) in sent.iter().enumerate() {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(pid, *signal) };
@@ -56,7 +74,16 @@ fn ctrl_c_on_a_terminal_reaches_the_command_once() {
     let ready = sb.path("ready");
     let pty = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_ctrl_c.py");
     let out = std::process::Command::new("python3")
-        .args([pty, ready.to_str().unwrap(), "--", crate::support::sesame_bin(), "exec", "--", "python3", &recorder()])
+        .args([
+            pty,
+            ready.to_str().unwrap(),
+            "--",
+            crate::support::sesame_bin(),
+            "exec",
+            "--",
+            "python3",
+            &recorder(),
+        ])
         .args([log.to_str().unwrap(), ready.to_str().unwrap(), "SIGINT"])
         .current_dir(sb.project())
         .env_clear()
@@ -66,7 +93,15 @@ fn ctrl_c_on_a_terminal_reaches_the_command_once() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     // The recorder stops half a second after the first SIGINT, so a
     // second delivery would be in the log.
-    assert!(stdout.contains("exit 0"), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("exit 0"),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = log_lines(&sb);
-    assert_eq!(lines.iter().filter(|l| *l == "SIGINT").count(), 1, "Ctrl-C delivered once: {lines:?}");
+    assert_eq!(
+        lines.iter().filter(|l| *l == "SIGINT").count(),
+        1,
+        "Ctrl-C delivered once: {lines:?}"
+    );
 }

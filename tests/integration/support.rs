@@ -65,7 +65,11 @@ impl Sandbox {
     /// Like [`Sandbox::cmd`], in another directory.
     pub fn cmd_in(&self, dir: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(sesame_bin());
-        cmd.args(args).current_dir(dir).env_clear().envs(&self.env).stdin(Stdio::null());
+        cmd.args(args)
+            .current_dir(dir)
+            .env_clear()
+            .envs(&self.env)
+            .stdin(Stdio::null());
         cmd
     }
 
@@ -91,7 +95,13 @@ impl Run {
     /// Asserts the exit code, showing both streams on failure.
     #[track_caller]
     pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code(), Some(code), "stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
 }
@@ -109,7 +119,11 @@ pub fn env_config(secrets: &[(&str, &str)]) -> String {
 pub fn wait_for_file(path: &Path) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !path.exists() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {}", path.display());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {}",
+            path.display()
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }

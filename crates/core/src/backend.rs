@@ -52,14 +52,26 @@ impl BackendConfig {
     }
 
     /// Builds the config of a configured backend, locating errors in its file.
-    pub(crate) fn from_config(config: &Config, origin: &Origin, name: &str, type_name: &str, table: toml::Table) -> Self {
+    pub(crate) fn from_config(
+        config: &Config,
+        origin: &Origin,
+        name: &str,
+        type_name: &str,
+        table: toml::Table,
+    ) -> Self {
         let file = config.files[origin.file].clone();
         let base = origin.path.clone();
-        Self::new(name, type_name, origin.table_name(), table, move |below: &[String]| {
-            let mut path = base.clone();
-            path.extend(below.iter().cloned());
-            file.locate(&path).to_string()
-        })
+        Self::new(
+            name,
+            type_name,
+            origin.table_name(),
+            table,
+            move |below: &[String]| {
+                let mut path = base.clone();
+                path.extend(below.iter().cloned());
+                file.locate(&path).to_string()
+            },
+        )
     }
 
     /// The table's name (`cf` in `[leases.cf]`).
@@ -196,7 +208,9 @@ impl BackendError {
 
     /// Something that does not exist.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::NotFound { message: message.into() }
+        Self::NotFound {
+            message: message.into(),
+        }
     }
 }
 
@@ -234,7 +248,9 @@ impl BackendContext {
         match source {
             SecretSource::Literal(value) => Ok(value.clone()),
             SecretSource::Secret { secret } => self.secrets.get(secret).cloned().ok_or_else(|| {
-                BackendError::not_found(format!("secret `{secret}` (referenced by a backend field) has no value"))
+                BackendError::not_found(format!(
+                    "secret `{secret}` (referenced by a backend field) has no value"
+                ))
             }),
         }
     }
@@ -268,9 +284,12 @@ impl fmt::Debug for BackendContext {
 pub fn referenced_secrets(table: &toml::Table, known: &dyn Fn(&str) -> bool) -> Vec<String> {
     fn walk(value: &toml::Value, known: &dyn Fn(&str) -> bool, out: &mut Vec<String>) {
         match value {
-            toml::Value::String(s) => {
-                out.extend(crate::placeholder::referenced_names(s).into_iter().filter(|n| known(n)).map(str::to_string))
-            }
+            toml::Value::String(s) => out.extend(
+                crate::placeholder::referenced_names(s)
+                    .into_iter()
+                    .filter(|n| known(n))
+                    .map(str::to_string),
+            ),
             toml::Value::Table(t) => {
                 if let (1, Some(toml::Value::String(name))) = (t.len(), t.get("secret")) {
                     out.push(name.clone());

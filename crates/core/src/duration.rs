@@ -12,9 +12,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("the duration is empty; write it like \"1h\", \"30m\" or \"2h30m\"".into());
     }
     let spaced = insert_spaces_between_units(trimmed);
-    let duration = humantime::parse_duration(&spaced).map_err(|e| {
-        format!("`{trimmed}` is not a duration ({e}); write it like \"1h\", \"30m\" or \"2h30m\"")
-    })?;
+    let duration = humantime::parse_duration(&spaced)
+        .map_err(|e| format!("`{trimmed}` is not a duration ({e}); write it like \"1h\", \"30m\" or \"2h30m\""))?;
     if duration.is_zero() {
         return Err(format!("`{trimmed}` is zero; a duration must be longer than that"));
     }

@@ -50,6 +50,8 @@ impl EnvSnapshot {
 
 impl fmt::Debug for EnvSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EnvSnapshot").field("vars", &self.vars.len()).finish_non_exhaustive()
+        f.debug_struct("EnvSnapshot")
+            .field("vars", &self.vars.len())
+            .finish_non_exhaustive()
     }
 }

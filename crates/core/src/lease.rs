@@ -102,5 +102,7 @@ pub fn lease_types() -> Vec<&'static LeaseRegistration> {
 
 /// The registration of a lease type.
 pub fn find_lease_type(type_name: &str) -> Option<&'static LeaseRegistration> {
-    inventory::iter::<LeaseRegistration>.into_iter().find(|r| r.type_name == type_name)
+    inventory::iter::<LeaseRegistration>
+        .into_iter()
+        .find(|r| r.type_name == type_name)
 }

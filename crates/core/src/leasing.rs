@@ -62,7 +62,11 @@ pub struct PreparedLease {
 
 /// Builds every configured lease's backend (no I/O) and checks durations.
 pub fn prepare(config: &Config, ctx: &BackendContext) -> Result<Vec<PreparedLease>, ConfigError> {
-    config.leases.values().map(|spec| prepare_one(config, spec, ctx)).collect()
+    config
+        .leases
+        .values()
+        .map(|spec| prepare_one(config, spec, ctx))
+        .collect()
 }
 
 fn prepare_one(config: &Config, spec: &BackendSpec, ctx: &BackendContext) -> Result<PreparedLease, ConfigError> {
@@ -77,7 +81,11 @@ fn prepare_one(config: &Config, spec: &BackendSpec, ctx: &BackendContext) -> Res
         Some(other) => {
             return Err(ConfigError::at(
                 config.locate(&spec.origin, &["reuse".into()]),
-                format!("`reuse` in {} must be true or false, not {}", spec.origin.table_name(), other.type_str()),
+                format!(
+                    "`reuse` in {} must be true or false, not {}",
+                    spec.origin.table_name(),
+                    other.type_str()
+                ),
                 None,
             ))
         }
@@ -95,7 +103,10 @@ fn prepare_one(config: &Config, spec: &BackendSpec, ctx: &BackendContext) -> Res
                 spec.type_name,
                 format_duration(backend.max_duration())
             ),
-            Some(format!("set `duration` to at most \"{}\"", format_duration(backend.max_duration()))),
+            Some(format!(
+                "set `duration` to at most \"{}\"",
+                format_duration(backend.max_duration())
+            )),
         ));
     }
     let mut hasher = Sha256::new();
@@ -362,7 +373,11 @@ pub async fn release(acquired: &Acquired, ctx: &BackendContext, ledger: &Ledger)
 }
 
 /// Asks a backend to revoke one ledger entry.
-pub async fn revoke_entry(backend: &dyn LeaseBackend, ctx: &BackendContext, entry: &LedgerEntry) -> Result<bool, BackendError> {
+pub async fn revoke_entry(
+    backend: &dyn LeaseBackend,
+    ctx: &BackendContext,
+    entry: &LedgerEntry,
+) -> Result<bool, BackendError> {
     tracing::info!(lease = %entry.lease, "revoking lease");
     let request = RevokeRequest {
         id: entry.backend_id.clone(),

@@ -50,7 +50,11 @@ pub fn fill_fields(table: &toml::Table) -> Result<toml::Table, PlaceholderError>
 }
 
 /// Expands `${NAME}` references in `text`; `lookup` answers a name.
-pub fn expand_refs(text: &str, path: &[String], lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, PlaceholderError> {
+pub fn expand_refs(
+    text: &str,
+    path: &[String],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, PlaceholderError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -155,7 +159,11 @@ fn is_name(text: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn fill_braces(text: &str, path: &[String], lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, PlaceholderError> {
+fn fill_braces(
+    text: &str,
+    path: &[String],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, PlaceholderError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find(['{', '}']) {
@@ -224,13 +232,19 @@ mod tests {
     #[test]
     fn braces_escape_and_non_names_stay() {
         let t = table("a = \"x\"\nb = \"{{a}} {a} { not a name } ${HOME}\"\n");
-        assert_eq!(fill_fields(&t).unwrap()["b"].as_str(), Some("{a} x { not a name } ${HOME}"));
+        assert_eq!(
+            fill_fields(&t).unwrap()["b"].as_str(),
+            Some("{a} x { not a name } ${HOME}")
+        );
     }
 
     #[test]
     fn expands_references_and_reports_unknown_ones() {
         let lookup = |n: &str| (n == "HOME").then(|| "/home/me".to_string());
-        assert_eq!(expand_refs("${HOME}/x $$ $${HOME}", &[], &lookup).unwrap(), "/home/me/x $$ ${HOME}");
+        assert_eq!(
+            expand_refs("${HOME}/x $$ $${HOME}", &[], &lookup).unwrap(),
+            "/home/me/x $$ ${HOME}"
+        );
         let err = expand_refs("${NOPE}", &["default".into()], &lookup).unwrap_err();
         assert!(err.to_string().contains("`${NOPE}` in `default` names `NOPE`"), "{err}");
         assert!(expand_refs("${OPEN", &[], &lookup).is_err());

@@ -1,6 +1,10 @@
 //! Running the command: spawn it with the injected environment, relay
 //! signals to it exactly once, and end the way it ended.
 //!
+//! When nothing has to happen after the command (no lease to revoke),
+//! sesame replaces itself with it ([`exec_replace`]) and everything below
+//! is the kernel's doing. Otherwise sesame supervises it ([`SignalRelay::run`]).
+//!
 //! Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH
 //! sent to sesame by another process (`kill PID`) are forwarded to the
 //! command. Signals the kernel generated for the terminal's foreground
@@ -98,25 +102,29 @@ impl SignalRelay {
         let child = Arc::new(AtomicI32::new(0));
         let interrupted = Arc::new(AtomicI32::new(0));
         let (child_for_thread, interrupted_for_thread) = (child.clone(), interrupted.clone());
-        let thread = std::thread::Builder::new().name("sesame-signals".into()).spawn(move || {
-            for origin in signals.forever() {
-                let signal = origin.signal;
-                let pid = child_for_thread.load(Ordering::SeqCst);
-                if pid == 0 {
-                    if signal != SIGWINCH && signal != SIGUSR1 && signal != SIGUSR2 {
-                        interrupted_for_thread.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).ok();
+        let thread = std::thread::Builder::new()
+            .name("sesame-signals".into())
+            .spawn(move || {
+                for origin in signals.forever() {
+                    let signal = origin.signal;
+                    let pid = child_for_thread.load(Ordering::SeqCst);
+                    if pid == 0 {
+                        if signal != SIGWINCH && signal != SIGUSR1 && signal != SIGUSR2 {
+                            interrupted_for_thread
+                                .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
+                                .ok();
+                        }
+                        continue;
                     }
-                    continue;
+                    if matches!(origin.cause, Cause::Kernel) {
+                        // The terminal sent it to the whole foreground group,
+                        // the command included: forwarding would double it.
+                        continue;
+                    }
+                    // SAFETY: kill with a valid pid and signal number.
+                    unsafe { libc::kill(pid, signal) };
                 }
-                if matches!(origin.cause, Cause::Kernel) {
-                    // The terminal sent it to the whole foreground group,
-                    // the command included: forwarding would double it.
-                    continue;
-                }
-                // SAFETY: kill with a valid pid and signal number.
-                unsafe { libc::kill(pid, signal) };
-            }
-        })?;
+            })?;
         Ok(Self {
             child,
             interrupted,
@@ -138,7 +146,12 @@ impl SignalRelay {
 
     /// Runs `program` with `args`, sesame's environment plus `env`, and the
     /// terminal, stdin, stdout and stderr passed through; waits for it.
-    pub fn run(&self, program: &OsString, args: &[OsString], env: &BTreeMap<String, SecretValue>) -> Result<ChildExit, ExecError> {
+    pub fn run(
+        &self,
+        program: &OsString,
+        args: &[OsString],
+        env: &BTreeMap<String, SecretValue>,
+    ) -> Result<ChildExit, ExecError> {
         let mut command = Command::new(program);
         command.args(args);
         for (name, value) in env {
@@ -188,6 +201,27 @@ impl Drop for SignalRelay {
     }
 }
 
+/// Replaces sesame with the command (`execvp`): used when nothing has to
+/// happen after the command ends, so the command gets sesame's PID, its
+/// signals, its terminal and its exit status first-hand. Returns only on
+/// failure.
+pub fn exec_replace(program: &OsString, args: &[OsString], env: &BTreeMap<String, SecretValue>) -> ExecError {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(program);
+    command.args(args);
+    for (name, value) in env {
+        command.env(name, value.expose());
+    }
+    crate::failpoint::hit("before-exec");
+    let source = command.exec();
+    let shown = program.to_string_lossy().into_owned();
+    match source.kind() {
+        io::ErrorKind::NotFound => ExecError::NotFound(shown),
+        io::ErrorKind::PermissionDenied => ExecError::PermissionDenied(shown),
+        _ => ExecError::Other { program: shown, source },
+    }
+}
+
 /// Ends sesame the way the command ended: the same exit code, or death by
 /// the same signal (falling back to 128+N if the signal does not kill).
 pub fn exit_like(exit: ChildExit) -> ! {
@@ -196,7 +230,10 @@ pub fn exit_like(exit: ChildExit) -> ! {
         unsafe {
             // No core file for sesame itself: the command already dumped
             // its own, if any.
-            let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let no_core = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             libc::setrlimit(libc::RLIMIT_CORE, &no_core);
             libc::signal(signal, libc::SIG_DFL);
             let mut set: libc::sigset_t = std::mem::zeroed();

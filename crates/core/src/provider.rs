@@ -62,5 +62,7 @@ pub fn provider_types() -> Vec<&'static ProviderRegistration> {
 
 /// The registration of a provider type.
 pub fn find_provider_type(type_name: &str) -> Option<&'static ProviderRegistration> {
-    inventory::iter::<ProviderRegistration>.into_iter().find(|r| r.type_name == type_name)
+    inventory::iter::<ProviderRegistration>
+        .into_iter()
+        .find(|r| r.type_name == type_name)
 }

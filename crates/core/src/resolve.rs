@@ -105,7 +105,11 @@ pub fn unknown_type(config: &Config, spec: &crate::config::BackendSpec, kind: &s
     };
     ConfigError::at(
         config.locate(&spec.origin, &["type".into()]),
-        format!("unknown {kind} type `{}` in {}", spec.type_name, spec.origin.table_name()),
+        format!(
+            "unknown {kind} type `{}` in {}",
+            spec.type_name,
+            spec.origin.table_name()
+        ),
         Some(hint),
     )
 }
@@ -130,7 +134,12 @@ fn dependencies(config: &Config, secret: &SecretSpec) -> Vec<String> {
         }
     }
     if let Some(default) = &secret.default {
-        deps.extend(referenced_names(default.expose()).into_iter().filter(|n| known(n)).map(str::to_string));
+        deps.extend(
+            referenced_names(default.expose())
+                .into_iter()
+                .filter(|n| known(n))
+                .map(str::to_string),
+        );
     }
     deps
 }
@@ -163,7 +172,11 @@ pub fn plan(config: &Config, wanted: Option<&[String]>) -> Result<Plan, ConfigEr
         let wave: Vec<String> = needed
             .iter()
             .filter(|n| !done.contains(*n))
-            .filter(|n| dependencies(config, &config.secrets[*n]).iter().all(|d| done.contains(d) && d != *n))
+            .filter(|n| {
+                dependencies(config, &config.secrets[*n])
+                    .iter()
+                    .all(|d| done.contains(d) && d != *n)
+            })
             .cloned()
             .collect();
         if wave.is_empty() {
@@ -180,7 +193,10 @@ pub fn plan(config: &Config, wanted: Option<&[String]>) -> Result<Plan, ConfigEr
 }
 
 /// Looks `${NAME}` up in resolved secrets, then the environment.
-fn lookup<'a>(values: &'a BTreeMap<String, SecretValue>, ctx: &'a BackendContext) -> impl Fn(&str) -> Option<String> + 'a {
+fn lookup<'a>(
+    values: &'a BTreeMap<String, SecretValue>,
+    ctx: &'a BackendContext,
+) -> impl Fn(&str) -> Option<String> + 'a {
     move |name| {
         values
             .get(name)
@@ -198,13 +214,23 @@ pub fn backend_config(
     ctx: &BackendContext,
 ) -> Result<BackendConfig, ConfigError> {
     let located = |path: &[String], message: String| {
-        ConfigError::at(config.locate(&spec.origin, path), format!("{}: {message}", spec.origin.table_name()), None)
+        ConfigError::at(
+            config.locate(&spec.origin, path),
+            format!("{}: {message}", spec.origin.table_name()),
+            None,
+        )
     };
     let filled = fill_fields(&spec.table).map_err(|e| located(&e.path, e.to_string()))?;
     let look = lookup(values, ctx);
     let expanded = map_table(&filled, &mut Vec::new(), &|text, path| expand_refs(text, path, &look))
         .map_err(|e| located(&e.path, e.to_string()))?;
-    Ok(BackendConfig::from_config(config, &spec.origin, &spec.name, &spec.type_name, expanded))
+    Ok(BackendConfig::from_config(
+        config,
+        &spec.origin,
+        &spec.name,
+        &spec.type_name,
+        expanded,
+    ))
 }
 
 /// Resolves the planned secrets.
@@ -233,7 +259,8 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
                 let spec = &config.providers[provider];
                 let backend = backend_config(config, spec, &resolution.values, &ctx)?;
                 let registration = find_provider_type(&spec.type_name).expect("validated");
-                let instance = (registration.factory)(&backend, &ctx).map_err(|e| ResolveError::Secrets(vec![e.to_string()]))?;
+                let instance =
+                    (registration.factory)(&backend, &ctx).map_err(|e| ResolveError::Secrets(vec![e.to_string()]))?;
                 providers.insert(provider.clone(), Arc::from(instance));
             }
         }
@@ -261,7 +288,10 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
         let mut wave_values = BTreeMap::new();
         for (provider, results) in answered {
             for (request, result) in batches[&provider].iter().zip(results) {
-                wave_values.insert(request.name.clone(), (provider.clone(), request.reference.clone(), result));
+                wave_values.insert(
+                    request.name.clone(),
+                    (provider.clone(), request.reference.clone(), result),
+                );
             }
         }
         for name in wave {
@@ -272,9 +302,10 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
                     true,
                     format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {message}"),
                 )),
-                Some((provider, reference, Err(e))) => {
-                    Err((false, format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {e}")))
-                }
+                Some((provider, reference, Err(e))) => Err((
+                    false,
+                    format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {e}"),
+                )),
                 None => Err((true, format!("secret `{name}` has no provider value"))),
             };
             let outcome = match (outcome, &secret.default) {

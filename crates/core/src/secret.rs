@@ -80,7 +80,12 @@ mod tests {
     #[test]
     fn formatting_never_shows_the_value() {
         let s = SecretValue::new("s3cr3t-canary");
-        for rendered in [format!("{s:?}"), format!("{s:#?}"), format!("{s}"), format!("{:?}", Some(&s))] {
+        for rendered in [
+            format!("{s:?}"),
+            format!("{s:#?}"),
+            format!("{s}"),
+            format!("{:?}", Some(&s)),
+        ] {
             assert!(!rendered.contains("s3cr3t"), "{rendered}");
         }
     }

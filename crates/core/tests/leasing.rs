@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use sesame_core::config::{load, Config, LoadOptions};
-use sesame_core::ledger::{LeaseState, Ledger};
 use sesame_core::leasing::{acquire, prepare, release, LeaseError, Obtained};
+use sesame_core::ledger::{LeaseState, Ledger};
 use sesame_core::{
     async_trait, BackendConfig, BackendContext, BackendError, EnvSnapshot, LeaseBackend, LeaseGrant, LeaseRegistration,
     LeaseRequest, RevokeRequest, SecretValue,
@@ -44,10 +44,9 @@ impl LeaseBackend for TestLease {
         Duration::from_secs(24 * 3600)
     }
     fn duration(&self) -> Duration {
-        self.0
-            .duration
-            .as_deref()
-            .map_or(Duration::from_secs(3600), |d| sesame_core::duration::parse_duration(d).unwrap())
+        self.0.duration.as_deref().map_or(Duration::from_secs(3600), |d| {
+            sesame_core::duration::parse_duration(d).unwrap()
+        })
     }
     fn produces(&self) -> Vec<String> {
         vec![self.0.env_var.clone()]
@@ -101,42 +100,71 @@ fn ctx() -> BackendContext {
 }
 
 fn live_count(lease: &str) -> usize {
-    LIVE.lock().unwrap().keys().filter(|k| k.ends_with(&format!("-{lease}"))).count()
+    LIVE.lock()
+        .unwrap()
+        .keys()
+        .filter(|k| k.ends_with(&format!("-{lease}")))
+        .count()
 }
 
 #[tokio::test]
 async fn mints_once_then_reuses_while_config_is_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path(), "[leases.reuse1]\ntype = \"test-lease\"\nduration = \"1h\"\n");
+    let config = config_in(
+        dir.path(),
+        "[leases.reuse1]\ntype = \"test-lease\"\nduration = \"1h\"\n",
+    );
     let ledger = Ledger::open(&dir.path().join("state"), "p");
     let none = AtomicI32::new(0);
-    let first = acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none).await.unwrap();
+    let first = acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none)
+        .await
+        .unwrap();
     assert_eq!(first.leases[0].obtained, Obtained::Minted);
     let entry = &ledger.entries().unwrap()[0];
     assert_eq!(entry.state, LeaseState::Active);
     assert!(entry.label.starts_with("sesame reuse1 "), "{}", entry.label);
-    let second = acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none).await.unwrap();
+    let second = acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none)
+        .await
+        .unwrap();
     assert_eq!(second.leases[0].obtained, Obtained::Reused);
     assert_eq!(second.env()["TEST_TOKEN"].expose(), first.env()["TEST_TOKEN"].expose());
     // A different parent credential changes the fingerprint: no reuse.
     let other = BackendContext::new(Arc::new(EnvSnapshot::from_pairs([("PARENT", "parent-2")])));
-    let third = acquire(prepare(&config, &other).unwrap(), &other, &ledger, None, &none).await.unwrap();
+    let third = acquire(prepare(&config, &other).unwrap(), &other, &ledger, None, &none)
+        .await
+        .unwrap();
     assert_eq!(third.leases[0].obtained, Obtained::Minted);
     // A changed config: no reuse either.
-    let changed = config_in(dir.path(), "[leases.reuse1]\ntype = \"test-lease\"\nduration = \"2h\"\n");
-    let fourth = acquire(prepare(&changed, &ctx()).unwrap(), &ctx(), &ledger, None, &none).await.unwrap();
+    let changed = config_in(
+        dir.path(),
+        "[leases.reuse1]\ntype = \"test-lease\"\nduration = \"2h\"\n",
+    );
+    let fourth = acquire(prepare(&changed, &ctx()).unwrap(), &ctx(), &ledger, None, &none)
+        .await
+        .unwrap();
     assert_eq!(fourth.leases[0].obtained, Obtained::Minted);
 }
 
 #[tokio::test]
 async fn a_lease_close_to_expiry_is_not_reused() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path(), "[leases.short1]\ntype = \"test-lease\"\nduration = \"4m\"\n");
+    let config = config_in(
+        dir.path(),
+        "[leases.short1]\ntype = \"test-lease\"\nduration = \"4m\"\n",
+    );
     let ledger = Ledger::open(&dir.path().join("state"), "p");
     let none = AtomicI32::new(0);
-    acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none).await.unwrap();
-    let again = acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none).await.unwrap();
-    assert_eq!(again.leases[0].obtained, Obtained::Minted, "4 minutes left is inside the 5-minute margin");
+    acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none)
+        .await
+        .unwrap();
+    let again = acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.leases[0].obtained,
+        Obtained::Minted,
+        "4 minutes left is inside the 5-minute margin"
+    );
 }
 
 #[tokio::test]
@@ -144,7 +172,15 @@ async fn reuse_false_is_revoked_on_release_and_leaves_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path(), "[leases.once1]\ntype = \"test-lease\"\nreuse = false\n");
     let ledger = Ledger::open(&dir.path().join("state"), "p");
-    let acquired = acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &AtomicI32::new(0)).await.unwrap();
+    let acquired = acquire(
+        prepare(&config, &ctx()).unwrap(),
+        &ctx(),
+        &ledger,
+        None,
+        &AtomicI32::new(0),
+    )
+    .await
+    .unwrap();
     assert!(acquired.leases[0].revoke_after);
     assert_eq!(live_count("once1"), 1);
     assert!(release(&acquired, &ctx(), &ledger).await.is_empty());
@@ -160,11 +196,20 @@ async fn one_failing_lease_revokes_the_others_and_leaves_no_entry() {
         "[leases.good1]\ntype = \"test-lease\"\n\n[leases.bad1]\ntype = \"test-lease\"\nfail = true\ndelay_ms = 50\n",
     );
     let ledger = Ledger::open(&dir.path().join("state"), "p");
-    let err = acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &AtomicI32::new(0))
-        .await
-        .err()
-        .expect("must fail");
-    assert!(matches!(&err, LeaseError::Backend { lease, .. } if lease == "bad1"), "{err}");
+    let err = acquire(
+        prepare(&config, &ctx()).unwrap(),
+        &ctx(),
+        &ledger,
+        None,
+        &AtomicI32::new(0),
+    )
+    .await
+    .err()
+    .expect("must fail");
+    assert!(
+        matches!(&err, LeaseError::Backend { lease, .. } if lease == "bad1"),
+        "{err}"
+    );
     assert_eq!(live_count("good1"), 0, "the good lease was revoked");
     assert!(ledger.entries().unwrap().is_empty());
 }
@@ -174,10 +219,16 @@ async fn an_interrupt_while_minting_revokes_what_was_minted() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path(), "[leases.intr1]\ntype = \"test-lease\"\n");
     let ledger = Ledger::open(&dir.path().join("state"), "p");
-    let err = acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &AtomicI32::new(15))
-        .await
-        .err()
-        .expect("interrupted");
+    let err = acquire(
+        prepare(&config, &ctx()).unwrap(),
+        &ctx(),
+        &ledger,
+        None,
+        &AtomicI32::new(15),
+    )
+    .await
+    .err()
+    .expect("interrupted");
     assert!(matches!(err, LeaseError::Interrupted(15)));
     assert_eq!(live_count("intr1"), 0);
 }
@@ -185,9 +236,15 @@ async fn an_interrupt_while_minting_revokes_what_was_minted() {
 #[test]
 fn duration_over_the_maximum_is_a_located_error() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path(), "[leases.long1]\ntype = \"test-lease\"\nduration = \"25h\"\n");
+    let config = config_in(
+        dir.path(),
+        "[leases.long1]\ntype = \"test-lease\"\nduration = \"25h\"\n",
+    );
     let err = prepare(&config, &ctx()).err().expect("too long").to_string();
-    assert!(err.contains("sesame.toml:3:1") && err.contains("lease `long1` asks for 1d1h"), "{err}");
+    assert!(
+        err.contains("sesame.toml:3:1") && err.contains("lease `long1` asks for 1d1h"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -199,7 +256,10 @@ async fn parallel_runs_with_reuse_mint_once() {
         let (config, ledger) = (config.clone(), ledger.clone());
         tokio::spawn(async move {
             let none = AtomicI32::new(0);
-            acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none).await.unwrap().env()["TEST_TOKEN"]
+            acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none)
+                .await
+                .unwrap()
+                .env()["TEST_TOKEN"]
                 .expose()
                 .to_string()
         })
@@ -226,8 +286,17 @@ fn crash_child() {
     let dir = Path::new(&dir);
     let config = config_in(dir, "[leases.crash1]\ntype = \"test-lease\"\n");
     let ledger = Ledger::open(&dir.join("state"), "p");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let _ = rt.block_on(acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &AtomicI32::new(0)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _ = rt.block_on(acquire(
+        prepare(&config, &ctx()).unwrap(),
+        &ctx(),
+        &ledger,
+        None,
+        &AtomicI32::new(0),
+    ));
     unreachable!("the failpoint aborts before this");
 }
 
@@ -243,10 +312,17 @@ fn a_crash_after_minting_leaves_the_lease_in_the_ledger() {
         .stderr(std::process::Stdio::null())
         .status()
         .unwrap();
-    assert_eq!(status.signal(), Some(libc::SIGABRT), "the child aborted at the failpoint: {status:?}");
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGABRT),
+        "the child aborted at the failpoint: {status:?}"
+    );
     let entries = Ledger::open(&dir.path().join("state"), "p").entries().unwrap();
     assert_eq!(entries.len(), 1, "the lease was recorded before it was minted");
     assert_eq!(entries[0].lease, "crash1");
     assert_eq!(entries[0].state, LeaseState::Pending);
-    assert!(entries[0].label.contains(&entries[0].id), "the label carries the id, so cleanup can find the credential");
+    assert!(
+        entries[0].label.contains(&entries[0].id),
+        "the label carries the id, so cleanup can find the credential"
+    );
 }

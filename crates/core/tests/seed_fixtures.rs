@@ -38,7 +38,10 @@ fn seed_examples_parse_into_the_model() {
 
 #[test]
 fn stored_credentials_example_keeps_provider_and_policies() {
-    let file = fixtures().into_iter().find(|f| f.ends_with("04-stored-credentials.toml")).unwrap();
+    let file = fixtures()
+        .into_iter()
+        .find(|f| f.ends_with("04-stored-credentials.toml"))
+        .unwrap();
     let options = LoadOptions {
         cwd: std::env::temp_dir(),
         explicit: Some((file, "--config")),
@@ -49,7 +52,9 @@ fn stored_credentials_example_keeps_provider_and_policies() {
     let secret = &config.secrets["CLOUDFLARE_API_TOKEN"];
     assert_eq!(secret.provider.as_deref(), Some("op"));
     assert_eq!(secret.value.as_deref(), Some("Cloudflare/api token"));
-    let groups = config.leases["cf"].table["policies"][0]["permission_groups"].as_array().unwrap();
+    let groups = config.leases["cf"].table["policies"][0]["permission_groups"]
+        .as_array()
+        .unwrap();
     assert_eq!(groups.len(), 2);
     assert_eq!(groups[1]["name"].as_str(), Some("DNS Read"));
 }

@@ -14,7 +14,10 @@
 //! a provider.
 
 use serde::Deserialize;
-use sesame_core::{async_trait, BackendConfig, BackendContext, BackendError, Provider, ProviderRegistration, SecretRequest, SecretValue};
+use sesame_core::{
+    async_trait, BackendConfig, BackendContext, BackendError, Provider, ProviderRegistration, SecretRequest,
+    SecretValue,
+};
 
 /// `[providers.NAME]` with `type = "env"`.
 #[derive(Debug, Default, Deserialize)]
@@ -66,7 +69,10 @@ mod tests {
     use std::sync::Arc;
 
     fn ctx() -> BackendContext {
-        BackendContext::new(Arc::new(EnvSnapshot::from_pairs([("PROD_API_KEY", "k-1"), ("PLAIN", "p")])))
+        BackendContext::new(Arc::new(EnvSnapshot::from_pairs([
+            ("PROD_API_KEY", "k-1"),
+            ("PLAIN", "p"),
+        ])))
     }
 
     fn request(reference: &str) -> SecretRequest {
@@ -78,8 +84,12 @@ mod tests {
 
     #[tokio::test]
     async fn reads_with_and_without_prefix() {
-        let prefixed = EnvProvider::from_config(&BackendConfig::for_test("env", "env", "prefix = \"PROD_\""), &ctx()).unwrap();
-        assert_eq!(prefixed.resolve(&ctx(), &request("API_KEY")).await.unwrap().expose(), "k-1");
+        let prefixed =
+            EnvProvider::from_config(&BackendConfig::for_test("env", "env", "prefix = \"PROD_\""), &ctx()).unwrap();
+        assert_eq!(
+            prefixed.resolve(&ctx(), &request("API_KEY")).await.unwrap().expose(),
+            "k-1"
+        );
         let plain = EnvProvider::from_config(&BackendConfig::for_test("env", "env", ""), &ctx()).unwrap();
         assert_eq!(plain.resolve(&ctx(), &request("PLAIN")).await.unwrap().expose(), "p");
     }
@@ -88,7 +98,10 @@ mod tests {
     async fn unset_variable_is_not_found_and_named() {
         let provider = EnvProvider::from_config(&BackendConfig::for_test("env", "env", ""), &ctx()).unwrap();
         let err = provider.resolve(&ctx(), &request("NOPE")).await.unwrap_err();
-        assert!(matches!(&err, BackendError::NotFound { message } if message.contains("`NOPE`")), "{err}");
+        assert!(
+            matches!(&err, BackendError::NotFound { message } if message.contains("`NOPE`")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -97,6 +110,9 @@ mod tests {
             panic!("a misspelt key must be rejected");
         };
         let text = err.to_string();
-        assert!(text.contains("unknown key `prefx`") && text.contains("did you mean `prefix`?"), "{text}");
+        assert!(
+            text.contains("unknown key `prefx`") && text.contains("did you mean `prefix`?"),
+            "{text}"
+        );
     }
 }

@@ -161,8 +161,7 @@ impl ConnectData {
             };
             for i in arr(v, "items") {
                 let title = string(i, "title");
-                let id =
-                    opt_string(i, "id").unwrap_or_else(|| derived_id(&["item", &vault.id, &title]));
+                let id = opt_string(i, "id").unwrap_or_else(|| derived_id(&["item", &vault.id, &title]));
                 let sections = arr(i, "sections")
                     .iter()
                     .map(|s| Section {
@@ -178,10 +177,7 @@ impl ConnectData {
                         purpose: opt_string(f, "purpose").filter(|p| !p.is_empty()),
                         label: opt_string(f, "label").unwrap_or_default(),
                         value: opt_string(f, "value"),
-                        section: f
-                            .get("section")
-                            .filter(|s| !s.is_null())
-                            .map(|s| string(s, "id")),
+                        section: f.get("section").filter(|s| !s.is_null()).map(|s| string(s, "id")),
                     })
                     .collect();
                 vault.items.push(Item {
@@ -347,8 +343,7 @@ impl ConnectStandin {
                     .build()
                     .expect("tokio runtime");
                 rt.block_on(async move {
-                    let listener =
-                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
                     tokio::select! {
                         result = axum::serve(listener, app) => {
                             result.expect("connect stand-in server");
@@ -427,10 +422,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/vaults/{vault_id}/items", get(list_items))
         .route("/v1/vaults/{vault_id}/items/{item_id}", get(get_item))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(
-            shared.clone(),
-            faults_and_log,
-        ))
+        .layer(middleware::from_fn_with_state(shared.clone(), faults_and_log))
         .with_state(shared)
 }
 
@@ -439,11 +431,7 @@ struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.0,
-            Json(json!({"status": self.0.as_u16(), "message": self.1})),
-        )
-            .into_response()
+        (self.0, Json(json!({"status": self.0.as_u16(), "message": self.1}))).into_response()
     }
 }
 
@@ -454,16 +442,10 @@ fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
-async fn faults_and_log(
-    State(shared): State<Arc<Shared>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn faults_and_log(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
     let query = request.uri().query().map(str::to_string);
@@ -532,11 +514,7 @@ fn in_scope(grant: &TokenGrant, vault_id: &str, data: &ConnectData) -> bool {
 }
 
 /// The vault the request may read, or the 403/404 response.
-fn vault<'a>(
-    data: &'a ConnectData,
-    grant: &TokenGrant,
-    vault_id: &str,
-) -> Result<&'a Vault, ApiError> {
+fn vault<'a>(data: &'a ConnectData, grant: &TokenGrant, vault_id: &str) -> Result<&'a Vault, ApiError> {
     if !in_scope(grant, vault_id, data) {
         return Err(error(
             StatusCode::FORBIDDEN,

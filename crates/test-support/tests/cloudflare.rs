@@ -57,39 +57,22 @@ fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Re
     } else {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
-    Ok(Resp {
-        status,
-        headers,
-        body,
-    })
+    Ok(Resp { status, headers, body })
 }
 
-fn try_request(
-    method: &str,
-    url: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> Result<Resp, ureq::Error> {
+fn try_request(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> Result<Resp, ureq::Error> {
     let a = agent();
     let auth = token.map(|t| format!("Bearer {t}"));
     match method {
         "GET" | "DELETE" => {
-            let mut req = if method == "GET" {
-                a.get(url)
-            } else {
-                a.delete(url)
-            };
+            let mut req = if method == "GET" { a.get(url) } else { a.delete(url) };
             if let Some(h) = &auth {
                 req = req.header("Authorization", h);
             }
             finish(req.call())
         }
         _ => {
-            let mut req = if method == "POST" {
-                a.post(url)
-            } else {
-                a.put(url)
-            };
+            let mut req = if method == "POST" { a.post(url) } else { a.put(url) };
             if let Some(h) = &auth {
                 req = req.header("Authorization", h);
             }
@@ -134,25 +117,16 @@ fn create_verify_get_delete_roundtrip() {
     let base = cf.base_url();
     assert!(base.starts_with("http://127.0.0.1:") && base.ends_with("/client/v4"));
 
-    let created = post(
-        &format!("{base}/user/tokens"),
-        &parent,
-        &child_body("child"),
-    );
+    let created = post(&format!("{base}/user/tokens"), &parent, &child_body("child"));
     let result = created.assert_ok().clone();
     let id = result["id"].as_str().unwrap().to_owned();
     let value = result["value"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 32);
-    assert!(id
-        .bytes()
-        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     assert_eq!(value.len(), 40);
     assert_eq!(result["status"], "active");
     assert_eq!(result["name"], "child");
-    assert_eq!(
-        result["policies"][0]["permission_groups"][0]["name"],
-        "DNS Write"
-    );
+    assert_eq!(result["policies"][0]["permission_groups"][0]["name"], "DNS Write");
     assert_eq!(result["policies"][0]["id"].as_str().unwrap().len(), 32);
 
     let verified = get(&format!("{base}/user/tokens/verify"), &value);
@@ -225,10 +199,7 @@ fn list_paginates() {
     assert_eq!(info["total_count"], 13);
     assert_eq!(info["total_pages"], 3);
 
-    let desc = get(
-        &format!("{base}/user/tokens?per_page=5&direction=desc"),
-        &parent,
-    );
+    let desc = get(&format!("{base}/user/tokens?per_page=5&direction=desc"), &parent);
     assert_eq!(desc.assert_ok()[0]["name"], "seeded-11");
 
     let past_end = get(&format!("{base}/user/tokens?page=9&per_page=5"), &parent);
@@ -266,11 +237,7 @@ fn account_tokens_and_the_verify_quirk() {
 
     // Account token cannot manage user tokens, nor another account's tokens.
     get(&format!("{base}/user/tokens"), &account_token.value).assert_err(401, 9109);
-    get(
-        &format!("{base}/accounts/{OTHER_ACCOUNT}/tokens"),
-        &account_token.value,
-    )
-    .assert_err(403, 9109);
+    get(&format!("{base}/accounts/{OTHER_ACCOUNT}/tokens"), &account_token.value).assert_err(403, 9109);
 
     // Account token creates account tokens of its own account.
     let child = post(&acct, &account_token.value, &child_body("acct-child"));
@@ -305,11 +272,7 @@ fn account_tokens_and_the_verify_quirk() {
     let bad = json!({"name": "x", "policies": [policy("allow", &[groups::API_TOKENS_WRITE], json!({"com.cloudflare.api.account.*": "*"}))]});
     post(&acct, &account_token.value, &bad).assert_err(400, 1001);
 
-    get(
-        &format!("{base}/accounts/nothex/tokens"),
-        &account_token.value,
-    )
-    .assert_err(400, 7003);
+    get(&format!("{base}/accounts/nothex/tokens"), &account_token.value).assert_err(400, 7003);
 }
 
 #[test]
@@ -356,9 +319,8 @@ fn auth_failures() {
     get(&format!("{tokens}/verify"), &disabled.value).assert_err(401, 1000);
     post(&tokens, &disabled.value, &child_body("c")).assert_err(401, 9109);
 
-    let later = cf.add_user_token(
-        TokenSpec::parent(&[]).with_not_before(SystemTime::now() + Duration::from_secs(3600)),
-    );
+    let later =
+        cf.add_user_token(TokenSpec::parent(&[]).with_not_before(SystemTime::now() + Duration::from_secs(3600)));
     get(&format!("{tokens}/verify"), &later.value).assert_err(401, 1000);
 
     // Disabling at run time takes effect immediately.
@@ -389,13 +351,7 @@ fn auth_failures() {
     post(&tokens, &denied.value, &child_body("c")).assert_err(403, 10000);
 
     // Nothing was created by any of these, and the parent still works.
-    assert_eq!(
-        cf.tokens()
-            .iter()
-            .filter(|t| t.created_by.is_some())
-            .count(),
-        0
-    );
+    assert_eq!(cf.tokens().iter().filter(|t| t.created_by.is_some()).count(), 0);
     post(&tokens, &parent, &child_body("c")).assert_ok();
 
     // The log never holds token values, only whether auth was sent.
@@ -452,10 +408,7 @@ fn create_validation_errors() {
     let good_policy = policy("allow", &[groups::DNS_READ], zone.clone());
 
     let cases: Vec<(Value, &str)> = vec![
-        (
-            json!({"name": "n".repeat(121), "policies": [good_policy]}),
-            "name",
-        ),
+        (json!({"name": "n".repeat(121), "policies": [good_policy]}), "name"),
         (json!({"policies": [good_policy]}), "name"),
         (json!({"name": "  ", "policies": [good_policy]}), "name"),
         (json!({"name": 5, "policies": [good_policy]}), "name"),
@@ -564,9 +517,7 @@ fn permission_groups_filters() {
     let all = get(&format!("{base}/user/tokens/permission_groups"), &parent);
     let all = all.assert_ok().as_array().unwrap().clone();
     assert!(all.len() >= 15);
-    assert!(all
-        .iter()
-        .all(|g| g["id"].is_string() && g["scopes"].is_array()));
+    assert!(all.iter().all(|g| g["id"].is_string() && g["scopes"].is_array()));
 
     let r = get(
         &format!("{base}/user/tokens/permission_groups?name=Workers%20R2%20Storage%20Bucket%20Item%20Write"),
@@ -591,10 +542,7 @@ fn permission_groups_filters() {
     assert!(names.contains(&"DNS Write".to_owned()) && names.contains(&"Zone Read".to_owned()));
     assert!(!names.contains(&"Workers R2 Storage Read".to_owned()));
 
-    let none = get(
-        &format!("{base}/user/tokens/permission_groups?name=Nope"),
-        &parent,
-    );
+    let none = get(&format!("{base}/user/tokens/permission_groups?name=Nope"), &parent);
     assert!(none.assert_ok().as_array().unwrap().is_empty());
 
     // The account catalogue leaves out user-scoped groups.
@@ -625,12 +573,7 @@ fn injected_rate_limit_and_server_errors() {
 
     // Faults do not touch state: a rate-limited create creates nothing.
     cf.rate_limit_next(1, 1);
-    post(
-        &format!("{}/user/tokens", cf.base_url()),
-        &parent,
-        &child_body("c"),
-    )
-    .assert_err(429, 971);
+    post(&format!("{}/user/tokens", cf.base_url()), &parent, &child_body("c")).assert_err(429, 971);
     assert_eq!(cf.live_tokens().user_count(), 1);
     assert!(cf.created_bodies().is_empty());
 
@@ -652,28 +595,14 @@ fn injected_connection_drops() {
     let tokens = format!("{}/user/tokens", cf.base_url());
 
     cf.drop_next(1);
-    let err = try_request(
-        "POST",
-        &tokens,
-        Some(&parent),
-        Some(&child_body("lost").to_string()),
-    );
+    let err = try_request("POST", &tokens, Some(&parent), Some(&child_body("lost").to_string()));
     assert!(err.is_err(), "a dropped connection must be a client error");
-    assert_eq!(
-        cf.live_tokens().user_count(),
-        1,
-        "a dropped request is not handled"
-    );
+    assert_eq!(cf.live_tokens().user_count(), 1, "a dropped request is not handled");
     get(&format!("{tokens}/verify"), &parent).assert_ok();
 
     // A lost response: the token IS created, the client never hears of it.
     cf.lose_next_responses(1);
-    let err = try_request(
-        "POST",
-        &tokens,
-        Some(&parent),
-        Some(&child_body("orphan").to_string()),
-    );
+    let err = try_request("POST", &tokens, Some(&parent), Some(&child_body("orphan").to_string()));
     assert!(err.is_err());
     let live = cf.live_tokens();
     assert_eq!(live.user_count(), 2);
@@ -716,11 +645,7 @@ fn concurrent_requests_are_not_serialised_by_latency() {
     for h in handles {
         assert_eq!(h.join().unwrap(), 200);
     }
-    assert!(
-        t.elapsed() < Duration::from_millis(1500),
-        "took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_millis(1500), "took {:?}", t.elapsed());
 }
 
 #[test]
@@ -749,26 +674,11 @@ fn admin_api() {
     let r = get(&verify, &value);
     r.assert_err(429, 971);
     assert_eq!(r.headers.get("retry-after").unwrap(), "3");
-    request(
-        "PUT",
-        &format!("{admin}/faults"),
-        None,
-        Some(r#"{"server_errors": 1}"#),
-    );
+    request("PUT", &format!("{admin}/faults"), None, Some(r#"{"server_errors": 1}"#));
     get(&verify, &value).assert_err(500, 10001);
-    request(
-        "PUT",
-        &format!("{admin}/faults"),
-        None,
-        Some(r#"{"dropped": 1}"#),
-    );
+    request("PUT", &format!("{admin}/faults"), None, Some(r#"{"dropped": 1}"#));
     assert!(try_request("GET", &verify, Some(&value), None).is_err());
-    let bad = request(
-        "PUT",
-        &format!("{admin}/faults"),
-        None,
-        Some(r#"{"nope": 1}"#),
-    );
+    let bad = request("PUT", &format!("{admin}/faults"), None, Some(r#"{"nope": 1}"#));
     assert_eq!(bad.status, 400);
     let reset = request("DELETE", &format!("{admin}/faults"), None, None);
     assert_eq!(reset.body["latency_ms"], 0);
@@ -781,10 +691,7 @@ fn admin_api() {
     );
     let acct_value = acct.body["value"].as_str().unwrap();
     get(
-        &format!(
-            "{}/accounts/{DEFAULT_ACCOUNT_ID}/tokens/verify",
-            cf.base_url()
-        ),
+        &format!("{}/accounts/{DEFAULT_ACCOUNT_ID}/tokens/verify", cf.base_url()),
         acct_value,
     )
     .assert_ok();
@@ -811,12 +718,7 @@ fn admin_api() {
     assert_eq!(m.body["status"], "expired");
     get(&verify, &value).assert_err(401, 1000);
 
-    let q = request(
-        "PUT",
-        &format!("{admin}/quotas"),
-        None,
-        Some(r#"{"user": 1}"#),
-    );
+    let q = request("PUT", &format!("{admin}/quotas"), None, Some(r#"{"user": 1}"#));
     assert_eq!(q.body, json!({"user": 1, "account": 500}));
 }
 
@@ -830,9 +732,7 @@ fn hooks_see_creations_and_deletions() {
     cf.on_token_created(move |t| {
         // Hooks run outside the lock, so they may call back into the handle.
         assert!(h.token(&t.id).is_some());
-        c.lock()
-            .unwrap()
-            .push(format!("created {} {}", t.name, t.value.len()));
+        c.lock().unwrap().push(format!("created {} {}", t.name, t.value.len()));
     });
     cf.on_token_deleted(move |t| {
         assert!(t.deleted_on.is_some());
@@ -856,13 +756,7 @@ fn unknown_routes_and_methods_use_the_envelope() {
     let (cf, parent) = start_with_parent();
     let base = cf.base_url();
     get(&format!("{base}/zones"), &parent).assert_err(404, 7000);
-    request(
-        "PUT",
-        &format!("{base}/user/tokens/verify"),
-        Some(&parent),
-        Some("{}"),
-    )
-    .assert_err(405, 7001);
+    request("PUT", &format!("{base}/user/tokens/verify"), Some(&parent), Some("{}")).assert_err(405, 7001);
 }
 
 #[test]
@@ -879,11 +773,7 @@ fn drop_stops_the_server_and_async_start_works() {
         .unwrap();
     let cf = rt.block_on(CloudflareStandin::start_async());
     let parent = cf.add_user_token(TokenSpec::parent(&[]));
-    get(
-        &format!("{}/user/tokens/verify", cf.base_url()),
-        &parent.value,
-    )
-    .assert_ok();
+    get(&format!("{}/user/tokens/verify", cf.base_url()), &parent.value).assert_ok();
     drop(cf);
     drop(rt);
 }

@@ -32,10 +32,7 @@ fn fixture() -> Value {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
 }
 
 /// GETs `path` with `token` (if any) and returns the status and the body.
@@ -103,14 +100,8 @@ fn lists_items_and_filters_by_title() {
     let (status, items) = get_json(&server, "/v1/vaults/vdevelopmentaaaaaaaaaaaaa/items", token);
     assert_eq!(status, 200);
     assert_eq!(items.as_array().unwrap().len(), 2);
-    assert!(
-        items[0].get("fields").is_none(),
-        "summaries carry no fields"
-    );
-    assert_eq!(
-        items[0]["vault"],
-        json!({"id": "vdevelopmentaaaaaaaaaaaaa"})
-    );
+    assert!(items[0].get("fields").is_none(), "summaries carry no fields");
+    assert_eq!(items[0]["vault"], json!({"id": "vdevelopmentaaaaaaaaaaaaa"}));
 
     let (status, items) = get_json(
         &server,
@@ -153,30 +144,17 @@ fn full_item_has_connect_shape() {
                "label": "credential", "value": "multi\nline = \"v\" ü "})
     );
     assert_eq!(fields[1]["section"], json!({"id": "s1"}));
-    assert!(
-        fields[2].get("value").is_none(),
-        "a field never set has no value"
-    );
+    assert!(fields[2].get("value").is_none(), "a field never set has no value");
 }
 
 #[test]
 fn auth_errors_have_connect_shape() {
     let server = ConnectStandin::start(ConnectData::from_json(fixture()));
     let expected_401 = json!({"status": 401, "message": "Invalid token signature"});
-    assert_eq!(
-        get_json(&server, "/v1/vaults", None),
-        (401, expected_401.clone())
-    );
-    assert_eq!(
-        get_json(&server, "/v1/vaults", Some("wrong")),
-        (401, expected_401)
-    );
+    assert_eq!(get_json(&server, "/v1/vaults", None), (401, expected_401.clone()));
+    assert_eq!(get_json(&server, "/v1/vaults", Some("wrong")), (401, expected_401));
 
-    let (status, body) = get_json(
-        &server,
-        "/v1/vaults/vproductionaaaaaaaaaaaaaa/items",
-        Some("dev-only"),
-    );
+    let (status, body) = get_json(&server, "/v1/vaults/vproductionaaaaaaaaaaaaaa/items", Some("dev-only"));
     assert_eq!(status, 403);
     assert_eq!(
         body,
@@ -185,10 +163,7 @@ fn auth_errors_have_connect_shape() {
 
     let (status, body) = get_json(&server, "/v1/vaults/nosuchvault/items", Some("all-vaults"));
     assert_eq!(status, 404);
-    assert_eq!(
-        body,
-        json!({"status": 404, "message": "vault nosuchvault not found"})
-    );
+    assert_eq!(body, json!({"status": 404, "message": "vault nosuchvault not found"}));
 
     let (status, body) = get_json(
         &server,
@@ -196,10 +171,7 @@ fn auth_errors_have_connect_shape() {
         Some("all-vaults"),
     );
     assert_eq!(status, 404);
-    assert_eq!(
-        body,
-        json!({"status": 404, "message": "item nosuchitem not found"})
-    );
+    assert_eq!(body, json!({"status": 404, "message": "item nosuchitem not found"}));
 }
 
 #[test]
@@ -242,10 +214,7 @@ fn request_log_records_method_path_query_and_status() {
     assert_eq!(log.len(), 2);
     assert_eq!(log[0].method, "GET");
     assert_eq!(log[0].path, "/v1/vaults");
-    assert_eq!(
-        log[0].query.as_deref(),
-        Some("filter=name%20eq%20%22Development%22")
-    );
+    assert_eq!(log[0].query.as_deref(), Some("filter=name%20eq%20%22Development%22"));
     assert_eq!(log[0].bearer.as_deref(), Some("all-vaults"));
     assert_eq!(log[0].status, 200);
     assert_eq!(log[1].bearer, None);

@@ -58,11 +58,7 @@ struct Env {
 impl Env {
     fn new(data: &Value) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("data.json"),
-            serde_json::to_vec(data).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("data.json"), serde_json::to_vec(data).unwrap()).unwrap();
         Env { dir }
     }
 
@@ -89,9 +85,7 @@ impl Env {
 
     fn log(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 }
 
@@ -118,9 +112,7 @@ fn error_message(o: &Output) -> String {
         .map(|c| if c.is_ascii_digit() { 'D' } else { c })
         .collect();
     assert_eq!(shape, "DDDD/DD/DD DD:DD:DD", "timestamp in {err}");
-    let message = message
-        .strip_prefix(' ')
-        .expect("space after the timestamp");
+    let message = message.strip_prefix(' ').expect("space after the timestamp");
     assert!(message.ends_with('\n'));
     message.trim_end_matches('\n').to_string()
 }
@@ -171,23 +163,14 @@ fn item_get_prints_op_json() {
         })
     );
     // op's key order and 2-space indentation.
-    assert!(stdout(&o).starts_with(
-        "{\n  \"id\": \"icloudflare\",\n  \"title\": \"Cloudflare\",\n  \"version\": 1,\n  \"vault\": {"
-    ));
+    assert!(stdout(&o)
+        .starts_with("{\n  \"id\": \"icloudflare\",\n  \"title\": \"Cloudflare\",\n  \"version\": 1,\n  \"vault\": {"));
 
     // --format=json, lookup by id, case-insensitive title, no --vault: the same item.
     for args in [
         &["item", "get", "icloudflare", "--format=json"][..],
         &["item", "get", "cloudflare", "--vault=vdev", "--format=json"][..],
-        &[
-            "--account",
-            "my",
-            "item",
-            "get",
-            "Cloudflare",
-            "--format",
-            "json",
-        ][..],
+        &["--account", "my", "item", "get", "Cloudflare", "--format", "json"][..],
     ] {
         let o = env.run(args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
@@ -208,15 +191,7 @@ fn read_round_trips_odd_values_byte_for_byte() {
         assert_eq!(o.stdout, value.as_bytes(), "{label}");
     }
     // item get's JSON carries the same values.
-    let o = env.run(&[
-        "item",
-        "get",
-        "Odd",
-        "--vault",
-        "Development",
-        "--format",
-        "json",
-    ]);
+    let o = env.run(&["item", "get", "Odd", "--vault", "Development", "--format", "json"]);
     let item: Value = serde_json::from_slice(&o.stdout).unwrap();
     for (i, (_, value)) in ODD.iter().enumerate() {
         assert_eq!(item["fields"][i]["value"], *value);
@@ -227,14 +202,8 @@ fn read_round_trips_odd_values_byte_for_byte() {
 fn read_resolves_sections_ids_and_purposes() {
     let env = Env::new(&fixture());
     let cases = [
-        (
-            "op://Development/Cloudflare/Admin/email",
-            "admin@example.com",
-        ),
-        (
-            "op://development/cloudflare/admin/EMAIL",
-            "admin@example.com",
-        ),
+        ("op://Development/Cloudflare/Admin/email", "admin@example.com"),
+        ("op://development/cloudflare/admin/EMAIL", "admin@example.com"),
         ("op://vdev/icloudflare/s1/f2", "admin@example.com"),
         ("op://Development/Cloudflare/email", "admin@example.com"),
         ("op://Development/Cloudflare/api token", "cf-token"),
@@ -260,12 +229,7 @@ fn inject_enclosed_and_unenclosed() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(template.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(template.as_bytes()).unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
@@ -285,12 +249,7 @@ fn inject_enclosed_and_unenclosed() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(
         error_message(&o),
@@ -304,18 +263,9 @@ fn inject_files() {
     let input = env.dir.path().join("in.tpl");
     let output = env.dir.path().join("out.env");
     std::fs::write(&input, "X={{ op://Development/Odd/unicode }}\n").unwrap();
-    let o = env.run(&[
-        "inject",
-        "-i",
-        input.to_str().unwrap(),
-        "-o",
-        output.to_str().unwrap(),
-    ]);
+    let o = env.run(&["inject", "-i", input.to_str().unwrap(), "-o", output.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        std::fs::read_to_string(&output).unwrap(),
-        "X=ünïcødé € 😀 日本\n"
-    );
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), "X=ünïcødé € 😀 日本\n");
     assert_eq!(stdout(&o).trim_end(), output.to_str().unwrap());
     #[cfg(unix)]
     {
@@ -361,15 +311,7 @@ fn errors_use_real_wording_and_format() {
         assert_eq!(error_message(&o), *expected, "{args:?}");
     }
 
-    let o = env.run(&[
-        "item",
-        "get",
-        "Twin",
-        "--vault",
-        "Development",
-        "--format",
-        "json",
-    ]);
+    let o = env.run(&["item", "get", "Twin", "--vault", "Development", "--format", "json"]);
     assert_eq!(
         error_message(&o),
         "More than one item matches \"Twin\". Try again and specify the item by its ID:\n\
@@ -430,15 +372,7 @@ fn service_account_token() {
     assert!(error_message(&o).contains("failed to DecodeSACredentials"));
 
     let o = env
-        .command(&[
-            "item",
-            "get",
-            "Login",
-            "--vault",
-            "Development",
-            "--format",
-            "json",
-        ])
+        .command(&["item", "get", "Login", "--vault", "Development", "--format", "json"])
         .env("OP_SERVICE_ACCOUNT_TOKEN", "ops_wrong")
         .output()
         .unwrap();
@@ -462,10 +396,7 @@ fn service_account_token() {
     assert!(log.iter().all(|l| l["has_service_account_token"] == true));
 }
 
-fn wait_with_deadline(
-    child: &mut std::process::Child,
-    deadline: Duration,
-) -> Option<std::process::ExitStatus> {
+fn wait_with_deadline(child: &mut std::process::Child, deadline: Duration) -> Option<std::process::ExitStatus> {
     let started = Instant::now();
     while started.elapsed() < deadline {
         if let Some(status) = child.try_wait().unwrap() {
@@ -497,10 +428,7 @@ fn log_records_each_invocation_without_reading_stdin() {
 
     let log = env.log();
     assert_eq!(log.len(), 2);
-    assert_eq!(
-        log[0]["argv"],
-        json!(["read", "op://Development/Login/password"])
-    );
+    assert_eq!(log[0]["argv"], json!(["read", "op://Development/Login/password"]));
     assert_eq!(log[0]["stdin_kind"], "null");
     assert_eq!(log[0]["stdin_is_tty"], false);
     assert_eq!(log[0]["stdin"], Value::Null);
@@ -543,10 +471,7 @@ fn hang_knob() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "it must still be running"
-    );
+    assert!(child.try_wait().unwrap().is_none(), "it must still be running");
     child.kill().unwrap();
     child.wait().unwrap();
     let log = env.log();
@@ -559,9 +484,7 @@ fn derived_ids_match_the_connect_standin() {
     use sesame_test_support::connect::{derived_id, ConnectData};
     let data = json!({"vaults": [{"name": "Shared", "items": [{"title": "No Id", "fields": []}]}]});
     let env = Env::new(&data);
-    let o = env.run(&[
-        "item", "get", "No Id", "--vault", "Shared", "--format", "json",
-    ]);
+    let o = env.run(&["item", "get", "No Id", "--vault", "Shared", "--format", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let item: Value = serde_json::from_slice(&o.stdout).unwrap();
     let vault_id = derived_id(&["vault", "Shared"]);

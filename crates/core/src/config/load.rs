@@ -107,7 +107,9 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
         }
         None => {
             let walked = walk_up(&options.cwd)?;
-            project_root = walked.first().and_then(|((f, _), _)| f.path.parent().map(Path::to_path_buf));
+            project_root = walked
+                .first()
+                .and_then(|((f, _), _)| f.path.parent().map(Path::to_path_buf));
             // `walk_up` returns nearest first; precedence wants farthest first.
             for (project, local) in walked.into_iter().rev() {
                 files.push(project);
@@ -172,7 +174,11 @@ fn parse(file: &SourceFile) -> Result<RawFile, ConfigError> {
     })
 }
 
-fn merge(files: Vec<(SourceFile, RawFile)>, profile: Option<&str>, project_root: Option<PathBuf>) -> Result<Config, ConfigError> {
+fn merge(
+    files: Vec<(SourceFile, RawFile)>,
+    profile: Option<&str>,
+    project_root: Option<PathBuf>,
+) -> Result<Config, ConfigError> {
     let profile = profile.filter(|p| !p.is_empty() && *p != "default");
     let mut config = Config {
         profile: profile.map(str::to_string),
@@ -248,14 +254,23 @@ fn apply(config: &mut Config, file: usize, tables: RawTables, prefix: &[String])
     Ok(())
 }
 
-fn backend_spec(config: &Config, name: String, mut table: toml::Table, origin: Origin) -> Result<BackendSpec, ConfigError> {
+fn backend_spec(
+    config: &Config,
+    name: String,
+    mut table: toml::Table,
+    origin: Origin,
+) -> Result<BackendSpec, ConfigError> {
     let at = |below: &str| config.locate(&origin, &[below.to_string()]);
     let type_name = match table.remove("type") {
         Some(toml::Value::String(t)) => t,
         Some(other) => {
             return Err(ConfigError::at(
                 at("type"),
-                format!("`type` in {} must be a string, not {}", origin.table_name(), other.type_str()),
+                format!(
+                    "`type` in {} must be a string, not {}",
+                    origin.table_name(),
+                    other.type_str()
+                ),
                 Some("run `sesame backends` to list the types".into()),
             ))
         }

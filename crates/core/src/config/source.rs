@@ -96,7 +96,13 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", display_path(&self.file).display(), self.line, self.column)
+        write!(
+            f,
+            "{}:{}:{}",
+            display_path(&self.file).display(),
+            self.line,
+            self.column
+        )
     }
 }
 

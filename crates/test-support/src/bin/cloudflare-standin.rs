@@ -15,10 +15,7 @@ use std::io::Write;
 use sesame_test_support::cloudflare::{groups, CloudflareStandin, TokenSpec};
 
 fn main() {
-    if std::env::args()
-        .nth(1)
-        .is_some_and(|a| a == "--help" || a == "-h")
-    {
+    if std::env::args().nth(1).is_some_and(|a| a == "--help" || a == "-h") {
         println!(
             "usage: cloudflare-standin\n\nStarts the Cloudflare API stand-in on 127.0.0.1 (random port), \
              seeds a parent user token and prints {{\"base_url\", \"parent_token\", ...}} as one JSON line."

@@ -68,20 +68,12 @@ async fn stats(AxState(s): S) -> Response {
 }
 
 async fn tokens(AxState(s): S) -> Response {
-    let all: Vec<Value> = handle(&s)
-        .tokens()
-        .iter()
-        .map(|t| t.to_admin_json())
-        .collect();
+    let all: Vec<Value> = handle(&s).tokens().iter().map(|t| t.to_admin_json()).collect();
     ok(Value::Array(all))
 }
 
 async fn requests(AxState(s): S) -> Response {
-    let log: Vec<Value> = handle(&s)
-        .request_log()
-        .iter()
-        .map(|e| e.to_json())
-        .collect();
+    let log: Vec<Value> = handle(&s).request_log().iter().map(|e| e.to_json()).collect();
     ok(Value::Array(log))
 }
 
@@ -91,11 +83,7 @@ async fn clear_requests(AxState(s): S) -> Response {
 }
 
 async fn bodies(AxState(s): S) -> Response {
-    let b: Vec<Value> = handle(&s)
-        .created_bodies()
-        .iter()
-        .map(|b| b.to_json())
-        .collect();
+    let b: Vec<Value> = handle(&s).created_bodies().iter().map(|b| b.to_json()).collect();
     ok(Value::Array(b))
 }
 
@@ -184,10 +172,7 @@ async fn set_quotas(AxState(s): S, body: String) -> Response {
     answer(result)
 }
 
-fn time_field(
-    m: &serde_json::Map<String, Value>,
-    key: &str,
-) -> Result<Option<SystemTime>, AdminError> {
+fn time_field(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<SystemTime>, AdminError> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => humantime::parse_rfc3339(s)
@@ -222,10 +207,7 @@ fn seed_spec(body: &str) -> Result<TokenSpec, AdminError> {
         Some(_) => return Err(bad("permission_groups must be an array of ids")),
     };
     let group_refs: Vec<&str> = groups.iter().map(String::as_str).collect();
-    let token_write = m
-        .get("token_write")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
+    let token_write = m.get("token_write").and_then(Value::as_bool).unwrap_or(true);
     let mut spec = if token_write {
         TokenSpec::parent(&group_refs)
     } else {
@@ -279,18 +261,13 @@ async fn modify_token(AxState(s): S, Path(id): Path<String>, body: String) -> Re
         if m.contains_key("expires_on") {
             h.set_token_expires_on(&id, time_field(&m, "expires_on")?);
         }
-        Ok(h.token(&id)
-            .map(|t| t.to_admin_json())
-            .unwrap_or(Value::Null))
+        Ok(h.token(&id).map(|t| t.to_admin_json()).unwrap_or(Value::Null))
     })();
     answer(result)
 }
 
 async fn not_found() -> Response {
-    json_response(
-        StatusCode::NOT_FOUND,
-        json!({ "error": "no such admin endpoint" }),
-    )
+    json_response(StatusCode::NOT_FOUND, json!({ "error": "no such admin endpoint" }))
 }
 
 /// The admin router, serving under `/__standin`.
@@ -304,17 +281,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/__standin/bodies", get(bodies).delete(clear_bodies))
         .route(
             "/__standin/faults",
-            get(faults)
-                .put(set_faults)
-                .post(set_faults)
-                .delete(reset_faults),
+            get(faults).put(set_faults).post(set_faults).delete(reset_faults),
         )
         .route("/__standin/quotas", put(set_quotas).post(set_quotas))
         .route("/__standin/user-tokens", post(seed_user))
-        .route(
-            "/__standin/accounts/{account_id}/tokens",
-            post(seed_account),
-        )
+        .route("/__standin/accounts/{account_id}/tokens", post(seed_account))
         .fallback(not_found)
         .with_state(shared)
 }

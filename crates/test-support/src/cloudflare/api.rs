@@ -57,10 +57,8 @@ impl IntoResponse for ApiError {
 
 pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
     let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
@@ -115,9 +113,7 @@ enum Op {
 }
 
 fn is_hex32(s: &str) -> bool {
-    s.len() == 32
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn bad_identifier(uri: &Uri) -> ApiError {
@@ -182,12 +178,7 @@ fn account_resource_matches(policy: &Value, account_id: &str) -> bool {
 /// * user token on account endpoints holding the right group but no policy on
 ///   that account: 403 code 9109 likewise;
 /// * token lacking the permission group: 403 code 10000 "Authentication error".
-fn authorize(
-    st: &mut State,
-    headers: &HeaderMap,
-    loc: &Location,
-    op: Op,
-) -> Result<usize, ApiError> {
+fn authorize(st: &mut State, headers: &HeaderMap, loc: &Location, op: Op) -> Result<usize, ApiError> {
     let value = bearer(headers)?;
     let now = SystemTime::now();
     let invalid = || {
@@ -197,13 +188,7 @@ fn authorize(
             err(StatusCode::UNAUTHORIZED, 9109, "Invalid access token")
         }
     };
-    let unauthorized = || {
-        err(
-            StatusCode::FORBIDDEN,
-            9109,
-            "Unauthorized to access requested resource",
-        )
-    };
+    let unauthorized = || err(StatusCode::FORBIDDEN, 9109, "Unauthorized to access requested resource");
     let idx = st
         .tokens
         .iter()
@@ -226,9 +211,7 @@ fn authorize(
         let needed: &[&str] = match (loc, op) {
             (Location::User, Op::Write) => &[groups::API_TOKENS_WRITE],
             (Location::User, _) => &[groups::API_TOKENS_WRITE, groups::API_TOKENS_READ],
-            (Location::Account(_), Op::Write) => {
-                &[groups::ACCOUNT_API_TOKENS_WRITE, groups::API_TOKENS_WRITE]
-            }
+            (Location::Account(_), Op::Write) => &[groups::ACCOUNT_API_TOKENS_WRITE, groups::API_TOKENS_WRITE],
             (Location::Account(_), _) => &[
                 groups::ACCOUNT_API_TOKENS_WRITE,
                 groups::ACCOUNT_API_TOKENS_READ,
@@ -242,12 +225,8 @@ fn authorize(
             _ => true,
         };
         let with_group: Vec<&Value> = token.policies.iter().filter(grants).collect();
-        let denied = with_group
-            .iter()
-            .any(|p| p["effect"] == "deny" && on_location(p));
-        let allowed = with_group
-            .iter()
-            .any(|p| p["effect"] == "allow" && on_location(p));
+        let denied = with_group.iter().any(|p| p["effect"] == "deny" && on_location(p));
+        let allowed = with_group.iter().any(|p| p["effect"] == "allow" && on_location(p));
         if denied || with_group.iter().all(|p| p["effect"] != "allow") {
             return Err(err(StatusCode::FORBIDDEN, 10000, "Authentication error"));
         }
@@ -342,11 +321,7 @@ fn query_params(q: QueryParams) -> Result<Vec<(String, String)>, ApiError> {
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// Parses an integer query parameter within `[min, max]`; out of range or not a
@@ -371,12 +346,7 @@ fn int_param(
     }
 }
 
-fn list_tokens(
-    shared: &Shared,
-    headers: &HeaderMap,
-    loc: Location,
-    params: QueryParams,
-) -> Result<Response, ApiError> {
+fn list_tokens(shared: &Shared, headers: &HeaderMap, loc: Location, params: QueryParams) -> Result<Response, ApiError> {
     let mut st = shared.lock();
     authorize(&mut st, headers, &loc, Op::Read)?;
     let params = query_params(params)?;
@@ -426,12 +396,7 @@ fn list_tokens(
     Ok(ok_list(items, page, per_page, total))
 }
 
-fn list_groups(
-    shared: &Shared,
-    headers: &HeaderMap,
-    loc: Location,
-    params: QueryParams,
-) -> Result<Response, ApiError> {
+fn list_groups(shared: &Shared, headers: &HeaderMap, loc: Location, params: QueryParams) -> Result<Response, ApiError> {
     let mut st = shared.lock();
     authorize(&mut st, headers, &loc, Op::Read)?;
     let params = query_params(params)?;
@@ -504,9 +469,9 @@ fn validate_condition(c: &Value) -> Result<(), ApiError> {
                     "condition.{key}.{list_key} is not supported (expected in or not_in)"
                 )));
             }
-            let items = list.as_array().ok_or_else(|| {
-                invalid_request(format!("condition.{key}.{list_key} must be an array"))
-            })?;
+            let items = list
+                .as_array()
+                .ok_or_else(|| invalid_request(format!("condition.{key}.{list_key} must be an array")))?;
             for item in items {
                 if !item.as_str().is_some_and(valid_cidr) {
                     return Err(invalid_request(format!(
@@ -542,9 +507,7 @@ fn validate_policy(i: usize, p: &Value, loc: &Location) -> Result<(), ApiError> 
         .as_object()
         .ok_or_else(|| invalid_request(format!("policies[{i}].resources must be an object")))?;
     if resources.is_empty() {
-        return Err(invalid_request(format!(
-            "policies[{i}].resources must not be empty"
-        )));
+        return Err(invalid_request(format!("policies[{i}].resources must not be empty")));
     }
     for (key, v) in resources {
         let ok = match v {
@@ -562,20 +525,17 @@ fn validate_policy(i: usize, p: &Value, loc: &Location) -> Result<(), ApiError> 
         .get("permission_groups")
         .ok_or_else(|| invalid_request(format!("policies[{i}].permission_groups is required")))?
         .as_array()
-        .ok_or_else(|| {
-            invalid_request(format!("policies[{i}].permission_groups must be an array"))
-        })?;
+        .ok_or_else(|| invalid_request(format!("policies[{i}].permission_groups must be an array")))?;
     if pgs.is_empty() {
         return Err(invalid_request(format!(
             "policies[{i}].permission_groups must not be empty"
         )));
     }
     for (j, g) in pgs.iter().enumerate() {
-        let id = g.get("id").and_then(Value::as_str).ok_or_else(|| {
-            invalid_request(format!(
-                "policies[{i}].permission_groups[{j}].id is required"
-            ))
-        })?;
+        let id = g
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid_request(format!("policies[{i}].permission_groups[{j}].id is required")))?;
         let group = permission_group(id).ok_or_else(|| {
             invalid_request(format!(
                 "policies[{i}].permission_groups[{j}].id: unknown permission group {id:?}"
@@ -595,13 +555,8 @@ fn validate_policy(i: usize, p: &Value, loc: &Location) -> Result<(), ApiError> 
 /// Validates a create body against `iam_create_payload`: 400 code 6007 for
 /// malformed JSON, 400 code 1001 naming the first problem otherwise.
 fn validate_create(body: &[u8], loc: &Location) -> Result<CreatePayload, ApiError> {
-    let v: Value = serde_json::from_slice(body).map_err(|_| {
-        err(
-            StatusCode::BAD_REQUEST,
-            6007,
-            "Malformed JSON in request body",
-        )
-    })?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| err(StatusCode::BAD_REQUEST, 6007, "Malformed JSON in request body"))?;
     let obj = v
         .as_object()
         .ok_or_else(|| invalid_request("request body must be a JSON object"))?;
@@ -660,12 +615,7 @@ fn validate_create(body: &[u8], loc: &Location) -> Result<CreatePayload, ApiErro
     })
 }
 
-fn create_token(
-    shared: &Shared,
-    headers: &HeaderMap,
-    loc: Location,
-    body: &[u8],
-) -> Result<Response, ApiError> {
+fn create_token(shared: &Shared, headers: &HeaderMap, loc: Location, body: &[u8]) -> Result<Response, ApiError> {
     let record = {
         let mut st = shared.lock();
         let parent = authorize(&mut st, headers, &loc, Op::Write)?;
@@ -679,9 +629,7 @@ fn create_token(
             return Err(err(
                 StatusCode::BAD_REQUEST,
                 1002,
-                format!(
-                    "Token quota exceeded: at most {quota} {kind}; expired tokens count until deleted"
-                ),
+                format!("Token quota exceeded: at most {quota} {kind}; expired tokens count until deleted"),
             ));
         }
         let parent_id = st.tokens[parent].id.clone();
@@ -709,12 +657,7 @@ async fn user_verify(AxState(s): S, headers: HeaderMap) -> Response {
     respond(verify(&s, &headers, Location::User))
 }
 
-async fn account_verify(
-    AxState(s): S,
-    uri: Uri,
-    Path(account_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+async fn account_verify(AxState(s): S, uri: Uri, Path(account_id): Path<String>, headers: HeaderMap) -> Response {
     respond(account_location(&uri, &account_id).and_then(|loc| verify(&s, &headers, loc)))
 }
 
@@ -768,28 +711,16 @@ async fn account_create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let resp = respond(
-        account_location(&uri, &account_id).and_then(|loc| create_token(&s, &headers, loc, &body)),
-    );
+    let resp = respond(account_location(&uri, &account_id).and_then(|loc| create_token(&s, &headers, loc, &body)));
     record_create(&s, &uri, &body, &resp);
     resp
 }
 
-async fn user_get(
-    AxState(s): S,
-    uri: Uri,
-    Path(token_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+async fn user_get(AxState(s): S, uri: Uri, Path(token_id): Path<String>, headers: HeaderMap) -> Response {
     respond(get_token(&s, &headers, &uri, Location::User, &token_id))
 }
 
-async fn user_delete(
-    AxState(s): S,
-    uri: Uri,
-    Path(token_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+async fn user_delete(AxState(s): S, uri: Uri, Path(token_id): Path<String>, headers: HeaderMap) -> Response {
     respond(delete_token(&s, &headers, &uri, Location::User, &token_id))
 }
 
@@ -799,10 +730,7 @@ async fn account_get(
     Path((account_id, token_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    respond(
-        account_location(&uri, &account_id)
-            .and_then(|loc| get_token(&s, &headers, &uri, loc, &token_id)),
-    )
+    respond(account_location(&uri, &account_id).and_then(|loc| get_token(&s, &headers, &uri, loc, &token_id)))
 }
 
 async fn account_delete(
@@ -811,10 +739,7 @@ async fn account_delete(
     Path((account_id, token_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    respond(
-        account_location(&uri, &account_id)
-            .and_then(|loc| delete_token(&s, &headers, &uri, loc, &token_id)),
-    )
+    respond(account_location(&uri, &account_id).and_then(|loc| delete_token(&s, &headers, &uri, loc, &token_id)))
 }
 
 async fn no_route() -> Response {
@@ -835,18 +760,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/client/v4/user/tokens", get(user_list).post(user_create))
         .route("/client/v4/user/tokens/verify", get(user_verify))
         .route("/client/v4/user/tokens/permission_groups", get(user_groups))
-        .route(
-            "/client/v4/user/tokens/{token_id}",
-            get(user_get).delete(user_delete),
-        )
+        .route("/client/v4/user/tokens/{token_id}", get(user_get).delete(user_delete))
         .route(
             "/client/v4/accounts/{account_id}/tokens",
             get(account_list).post(account_create),
         )
-        .route(
-            "/client/v4/accounts/{account_id}/tokens/verify",
-            get(account_verify),
-        )
+        .route("/client/v4/accounts/{account_id}/tokens/verify", get(account_verify))
         .route(
             "/client/v4/accounts/{account_id}/tokens/permission_groups",
             get(account_groups),

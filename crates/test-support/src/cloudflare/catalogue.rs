@@ -78,11 +78,7 @@ impl PermissionGroup {
     }
 }
 
-const fn group(
-    id: &'static str,
-    name: &'static str,
-    scopes: &'static [&'static str],
-) -> PermissionGroup {
+const fn group(id: &'static str, name: &'static str, scopes: &'static [&'static str]) -> PermissionGroup {
     PermissionGroup { id, name, scopes }
 }
 
@@ -90,36 +86,12 @@ static CATALOGUE: &[PermissionGroup] = &[
     group(groups::ZONE_READ, "Zone Read", &[SCOPE_ZONE]),
     group(groups::DNS_READ, "DNS Read", &[SCOPE_ZONE]),
     group(groups::DNS_WRITE, "DNS Write", &[SCOPE_ZONE]),
-    group(
-        groups::ZONE_SETTINGS_WRITE,
-        "Zone Settings Write",
-        &[SCOPE_ZONE],
-    ),
-    group(
-        groups::WORKERS_ROUTES_WRITE,
-        "Workers Routes Write",
-        &[SCOPE_ZONE],
-    ),
-    group(
-        groups::WORKERS_SCRIPTS_READ,
-        "Workers Scripts Read",
-        &[SCOPE_ACCOUNT],
-    ),
-    group(
-        groups::WORKERS_SCRIPTS_WRITE,
-        "Workers Scripts Write",
-        &[SCOPE_ACCOUNT],
-    ),
-    group(
-        groups::WORKERS_KV_READ,
-        "Workers KV Storage Read",
-        &[SCOPE_ACCOUNT],
-    ),
-    group(
-        groups::WORKERS_KV_WRITE,
-        "Workers KV Storage Write",
-        &[SCOPE_ACCOUNT],
-    ),
+    group(groups::ZONE_SETTINGS_WRITE, "Zone Settings Write", &[SCOPE_ZONE]),
+    group(groups::WORKERS_ROUTES_WRITE, "Workers Routes Write", &[SCOPE_ZONE]),
+    group(groups::WORKERS_SCRIPTS_READ, "Workers Scripts Read", &[SCOPE_ACCOUNT]),
+    group(groups::WORKERS_SCRIPTS_WRITE, "Workers Scripts Write", &[SCOPE_ACCOUNT]),
+    group(groups::WORKERS_KV_READ, "Workers KV Storage Read", &[SCOPE_ACCOUNT]),
+    group(groups::WORKERS_KV_WRITE, "Workers KV Storage Write", &[SCOPE_ACCOUNT]),
     group(
         groups::R2_BUCKET_ITEM_READ,
         "Workers R2 Storage Bucket Item Read",
@@ -130,16 +102,8 @@ static CATALOGUE: &[PermissionGroup] = &[
         "Workers R2 Storage Bucket Item Write",
         &[SCOPE_R2_BUCKET],
     ),
-    group(
-        groups::R2_STORAGE_READ,
-        "Workers R2 Storage Read",
-        &[SCOPE_ACCOUNT],
-    ),
-    group(
-        groups::R2_STORAGE_WRITE,
-        "Workers R2 Storage Write",
-        &[SCOPE_ACCOUNT],
-    ),
+    group(groups::R2_STORAGE_READ, "Workers R2 Storage Read", &[SCOPE_ACCOUNT]),
+    group(groups::R2_STORAGE_WRITE, "Workers R2 Storage Write", &[SCOPE_ACCOUNT]),
     group(groups::API_TOKENS_WRITE, "API Tokens Write", &[SCOPE_USER]),
     group(groups::API_TOKENS_READ, "API Tokens Read", &[SCOPE_USER]),
     group(

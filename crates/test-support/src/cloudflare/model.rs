@@ -153,9 +153,7 @@ impl TokenRecord {
 
     /// Whether the token can authenticate at `now`: live, active, and past `not_before`.
     pub fn usable_at(&self, now: SystemTime) -> bool {
-        self.is_live()
-            && self.status_at(now) == TokenStatus::Active
-            && self.not_before.is_none_or(|nb| nb <= now)
+        self.is_live() && self.status_at(now) == TokenStatus::Active && self.not_before.is_none_or(|nb| nb <= now)
     }
 
     /// Whether any policy (allow or deny) names the permission group `group_id`.
@@ -209,23 +207,15 @@ impl TokenRecord {
         );
         map.insert(
             "account_id".into(),
-            self.owner
-                .account_id()
-                .map(Value::from)
-                .unwrap_or(Value::Null),
+            self.owner.account_id().map(Value::from).unwrap_or(Value::Null),
         );
         map.insert(
             "deleted_on".into(),
-            self.deleted_on
-                .map(|t| format_time(t).into())
-                .unwrap_or(Value::Null),
+            self.deleted_on.map(|t| format_time(t).into()).unwrap_or(Value::Null),
         );
         map.insert(
             "created_by".into(),
-            self.created_by
-                .clone()
-                .map(Value::from)
-                .unwrap_or(Value::Null),
+            self.created_by.clone().map(Value::from).unwrap_or(Value::Null),
         );
         v
     }
@@ -340,8 +330,7 @@ impl TokenSpec {
     /// `groups` on `com.cloudflare.api.account.*` (a policy with an empty
     /// group list if `groups` is empty).
     pub fn parent_without_token_write(groups: &[&str]) -> Self {
-        TokenSpec::new("sesame-test-no-token-write")
-            .allow(groups, json!({ ALL_ACCOUNTS_RESOURCE: "*" }))
+        TokenSpec::new("sesame-test-no-token-write").allow(groups, json!({ ALL_ACCOUNTS_RESOURCE: "*" }))
     }
 
     /// Like [`TokenSpec::parent`], but expired an hour ago.

@@ -83,11 +83,9 @@ async fn dispatch(
             return std::future::pending().await;
         }
         Some((InjectedFault::RateLimited, secs)) => rate_limited(secs),
-        Some((InjectedFault::ServerError, _)) => failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            10001,
-            "Internal server error",
-        ),
+        Some((InjectedFault::ServerError, _)) => {
+            failure(StatusCode::INTERNAL_SERVER_ERROR, 10001, "Internal server error")
+        }
         None => routers.api.oneshot(req).await?,
     };
     entry.status = Some(resp.status().as_u16());
@@ -151,8 +149,7 @@ impl CloudflareStandin {
     /// # Panics
     /// If no loopback port can be bound or the thread cannot be spawned.
     pub fn start() -> Self {
-        let std_listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for the stand-in");
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for the stand-in");
         std_listener
             .set_nonblocking(true)
             .expect("set_nonblocking on the stand-in listener");
@@ -168,8 +165,7 @@ impl CloudflareStandin {
                     .build()
                     .expect("tokio runtime for the stand-in");
                 rt.block_on(async move {
-                    let listener =
-                        TcpListener::from_std(std_listener).expect("register listener with tokio");
+                    let listener = TcpListener::from_std(std_listener).expect("register listener with tokio");
                     serve(listener, thread_shared, rx).await;
                 });
             })

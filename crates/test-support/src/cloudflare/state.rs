@@ -5,9 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use super::model::{
-    normalize_policy, CreatedToken, Faults, InjectedFault, LiveTokens, RecordedBody,
-    RequestLogEntry, TokenOwner, TokenRecord, TokenSpec, TokenStatus, ACCOUNT_TOKEN_QUOTA,
-    USER_TOKEN_QUOTA,
+    normalize_policy, CreatedToken, Faults, InjectedFault, LiveTokens, RecordedBody, RequestLogEntry, TokenOwner,
+    TokenRecord, TokenSpec, TokenStatus, ACCOUNT_TOKEN_QUOTA, USER_TOKEN_QUOTA,
 };
 
 /// Callback run when a token is created or deleted.
@@ -45,18 +44,10 @@ pub(crate) struct State {
 impl State {
     /// Live tokens with the given owner (all statuses, including expired).
     pub(crate) fn live_count(&self, owner: &TokenOwner) -> usize {
-        self.tokens
-            .iter()
-            .filter(|t| t.is_live() && &t.owner == owner)
-            .count()
+        self.tokens.iter().filter(|t| t.is_live() && &t.owner == owner).count()
     }
 
-    pub(crate) fn insert(
-        &mut self,
-        owner: TokenOwner,
-        spec: TokenSpec,
-        created_by: Option<String>,
-    ) -> TokenRecord {
+    pub(crate) fn insert(&mut self, owner: TokenOwner, spec: TokenSpec, created_by: Option<String>) -> TokenRecord {
         let now = SystemTime::now();
         let record = TokenRecord {
             id: random_id(),
@@ -209,12 +200,7 @@ impl CloudflareHandle {
 
     /// One token by id (deleted or not).
     pub fn token(&self, id: &str) -> Option<TokenRecord> {
-        self.shared
-            .lock()
-            .tokens
-            .iter()
-            .find(|t| t.id == id)
-            .cloned()
+        self.shared.lock().tokens.iter().find(|t| t.id == id).cloned()
     }
 
     /// Tokens not deleted (expired and disabled ones included), split by owner kind.
