@@ -10,11 +10,17 @@ mod tests {
 
     #[test]
     fn every_expected_backend_is_registered() {
-        let providers: Vec<&str> = sesame_core::provider::provider_types().iter().map(|r| r.type_name).collect();
+        let providers: Vec<&str> = sesame_core::provider::provider_types()
+            .iter()
+            .map(|r| r.type_name)
+            .collect();
         let leases: Vec<&str> = sesame_core::lease::lease_types().iter().map(|r| r.type_name).collect();
         for (kind, name) in EXPECTED {
             let registered = if *kind == "provider" { &providers } else { &leases };
-            assert!(registered.contains(name), "{kind} `{name}` is not registered: {registered:?}");
+            assert!(
+                registered.contains(name),
+                "{kind} `{name}` is not registered: {registered:?}"
+            );
         }
     }
 }
