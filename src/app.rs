@@ -26,7 +26,10 @@ impl App {
     pub fn load(args: &GlobalArgs) -> Result<Self> {
         let env = Arc::new(EnvSnapshot::capture());
         let explicit = args.config.clone().map(|path| {
-            let origin = if env.var("SESAME_CONFIG").is_some_and(|v| PathBuf::from(v) == path) {
+            let origin = if env
+                .var("SESAME_CONFIG")
+                .is_some_and(|v| path == std::path::Path::new(v))
+            {
                 "SESAME_CONFIG"
             } else {
                 "--config"

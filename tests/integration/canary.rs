@@ -59,10 +59,10 @@ fn error_paths_print_no_value() {
     // default that sits next to a value, and a provider config error.
     // Each config with the secret that fails to resolve in it.
     let configs = [
-        (format!("[providers.env]\ntype = \"env\"\n\n[secrets]\nGOOD = {{ provider = \"env\", value = \"CANARY_SRC\" }}\nBAD = {{ provider = \"env\", value = \"UNSET\" }}\n"), "BAD"),
+        ("[providers.env]\ntype = \"env\"\n\n[secrets]\nGOOD = { provider = \"env\", value = \"CANARY_SRC\" }\nBAD = { provider = \"env\", value = \"UNSET\" }\n".to_string(), "BAD"),
         (format!("[secrets]\nA = {{ default = \"{CANARY}${{MISSING}}\" }}\n"), "A"),
-        (format!("[providers.env]\ntype = \"env\"\nprefix = 42\n\n[secrets]\nGOOD = {{ value = \"CANARY_SRC\" }}\n"), "GOOD"),
-        (format!("[providers.env]\ntype = \"env\"\n[secrets]\nGOOD = {{ value = \"CANARY_SRC\" }}\nLATER = {{ default = \"${{GOOD}}${{NOPE}}\" }}\n"), "LATER"),
+        ("[providers.env]\ntype = \"env\"\nprefix = 42\n\n[secrets]\nGOOD = { value = \"CANARY_SRC\" }\n".to_string(), "GOOD"),
+        ("[providers.env]\ntype = \"env\"\n[secrets]\nGOOD = { value = \"CANARY_SRC\" }\nLATER = { default = \"${GOOD}${NOPE}\" }\n".to_string(), "LATER"),
     ];
     for (config, failing) in configs {
         let mut sb = Sandbox::new(&config);

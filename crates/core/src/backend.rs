@@ -12,6 +12,9 @@ use serde::Deserialize;
 use crate::config::{explain_serde_message, Config, ConfigError, Origin};
 use crate::{EnvSnapshot, SecretValue};
 
+/// Maps a key path below a table to `file:line:col`.
+type Locator = dyn Fn(&[String]) -> String + Send + Sync;
+
 /// A backend's `[providers.NAME]` or `[leases.NAME]` table, ready to parse.
 ///
 /// `{field}` placeholders are filled and `${NAME}` references expanded; the
@@ -21,7 +24,7 @@ pub struct BackendConfig {
     type_name: String,
     label: String,
     table: toml::Table,
-    locate: Box<dyn Fn(&[String]) -> String + Send + Sync>,
+    locate: Box<Locator>,
 }
 
 impl BackendConfig {

@@ -115,11 +115,14 @@ pub fn referenced_names(text: &str) -> Vec<&str> {
     names
 }
 
+/// A rewrite of one string, given its key path.
+pub type StringMap<'a> = dyn Fn(&str, &[String]) -> Result<String, PlaceholderError> + 'a;
+
 /// Applies `f` to every key and string value below `table`.
 pub fn map_table(
     table: &toml::Table,
     path: &mut Vec<String>,
-    f: &dyn Fn(&str, &[String]) -> Result<String, PlaceholderError>,
+    f: &StringMap<'_>,
 ) -> Result<toml::Table, PlaceholderError> {
     let mut out = toml::Table::new();
     for (key, value) in table {
@@ -132,11 +135,7 @@ pub fn map_table(
     Ok(out)
 }
 
-fn map_value(
-    value: &toml::Value,
-    path: &mut Vec<String>,
-    f: &dyn Fn(&str, &[String]) -> Result<String, PlaceholderError>,
-) -> Result<toml::Value, PlaceholderError> {
+fn map_value(value: &toml::Value, path: &mut Vec<String>, f: &StringMap<'_>) -> Result<toml::Value, PlaceholderError> {
     Ok(match value {
         toml::Value::String(s) => toml::Value::String(f(s, path)?),
         toml::Value::Table(t) => toml::Value::Table(map_table(t, path, f)?),

@@ -122,7 +122,10 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
 
 /// The project files from `cwd` upwards, nearest first, each with its
 /// local overlay. Stops after a file that says `root = true`.
-fn walk_up(cwd: &Path) -> Result<Vec<((SourceFile, RawFile), Option<(SourceFile, RawFile)>)>, ConfigError> {
+/// A parsed file.
+type Parsed = (SourceFile, RawFile);
+
+fn walk_up(cwd: &Path) -> Result<Vec<(Parsed, Option<Parsed>)>, ConfigError> {
     let mut found = Vec::new();
     for dir in cwd.ancestors() {
         let Some(project) = read_optional(&dir.join(PROJECT_FILE), SourceKind::Project)? else {
