@@ -52,10 +52,7 @@ impl App {
 
     /// A backend context with no secrets yet.
     pub fn context(&self) -> BackendContext {
-        BackendContext {
-            timeout: self.timeout,
-            ..BackendContext::new(self.env.clone())
-        }
+        BackendContext::new(self.env.clone()).with_timeout(self.timeout)
     }
 
     /// The lease ledger of this project.

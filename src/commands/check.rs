@@ -98,10 +98,20 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
             }
         }
     }
-    let ctx = sesame_core::BackendContext {
-        secrets: Arc::new(values),
-        ..app.context()
-    };
+    let ctx = app.context().with_secrets(Arc::new(values));
+    // Every provider, used or not, must build from its table.
+    if resolve::validate_secrets(&app.config).is_ok() {
+        for name in app.config.providers.keys() {
+            if let Err(e) = resolve::build_provider(&app.config, name, &ctx.secrets, &ctx) {
+                rows.push(Row {
+                    kind: "provider",
+                    name: name.clone(),
+                    status: "error",
+                    detail: e.to_string(),
+                });
+            }
+        }
+    }
     match leasing::prepare(&app.config, &ctx) {
         Err(e) => rows.push(Row {
             kind: "lease",

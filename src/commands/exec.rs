@@ -22,10 +22,7 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     let resolution = super::resolve_secrets(&app, &rt, None)?;
     stop_if_interrupted(&relay);
 
-    let ctx = sesame_core::BackendContext {
-        secrets: Arc::new(resolution.values.clone()),
-        ..app.context()
-    };
+    let ctx = app.context().with_secrets(Arc::new(resolution.values.clone()));
     let leases = leasing::prepare(&app.config, &ctx)?;
     let ledger = app.ledger();
     let acquired = if leases.is_empty() {

@@ -195,3 +195,23 @@ fn explicit_config_that_does_not_exist() {
     run.assert_code(1);
     assert_has(&run.stderr(), &["missing.toml does not exist (named by --config)"]);
 }
+
+#[test]
+fn secret_names_must_be_variable_names() {
+    let err = exec_error("[secrets]\n\"A=B\" = { default = \"x\" }\n");
+    assert_has(
+        &err,
+        &[
+            "sesame.toml:2:1",
+            "secret name `A=B` is not a valid environment variable name",
+        ],
+    );
+}
+
+#[test]
+fn check_validates_unused_providers_too() {
+    let sb = Sandbox::new("[providers.env]\ntype = \"env\"\n\n[providers.other]\ntype = \"env\"\nprefx = \"P_\"\n");
+    let run = sb.run(&["check"]);
+    run.assert_code(1);
+    assert_has(&run.stdout(), &["other", "unknown key `prefx`"]);
+}

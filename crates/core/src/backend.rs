@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -229,11 +229,14 @@ impl From<ConfigError> for BackendError {
 pub struct BackendContext {
     /// sesame's environment, read once at start-up.
     pub env: Arc<EnvSnapshot>,
-    /// Secrets resolved so far that this backend may read: for a provider,
-    /// the ones its fields reference; for a lease, every configured secret.
+    /// Secrets resolved so far: for a provider, those of earlier waves
+    /// (including every one its fields reference); for a lease, all of them.
     pub secrets: Arc<BTreeMap<String, SecretValue>>,
     /// How long one remote operation may take.
     pub timeout: Duration,
+    /// The HTTP client, built on first use so runs without networked
+    /// backends never pay for it; shared by every backend of a run.
+    http: Arc<OnceLock<reqwest::Client>>,
 }
 
 impl BackendContext {
@@ -243,7 +246,64 @@ impl BackendContext {
             env,
             secrets: Arc::default(),
             timeout: Duration::from_secs(30),
+            http: Arc::default(),
         }
+    }
+
+    /// The same context with these secrets visible.
+    pub fn with_secrets(&self, secrets: Arc<BTreeMap<String, SecretValue>>) -> Self {
+        Self {
+            secrets,
+            ..self.clone()
+        }
+    }
+
+    /// The same context with another timeout.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            timeout,
+            ..self.clone()
+        }
+    }
+
+    /// The run's HTTP client (rustls, `timeout` per request, sesame's
+    /// user agent). Proxies come from the snapshot's `HTTPS_PROXY`,
+    /// `HTTP_PROXY` and `NO_PROXY`, not from the process environment.
+    pub fn http(&self) -> Result<reqwest::Client, BackendError> {
+        if let Some(client) = self.http.get() {
+            return Ok(client.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .no_proxy()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")));
+        let no_proxy = reqwest::NoProxy::from_string(
+            self.env
+                .var("NO_PROXY")
+                .or_else(|| self.env.var("no_proxy"))
+                .unwrap_or_default(),
+        );
+        for (names, scheme_all) in [
+            (["HTTPS_PROXY", "https_proxy"], false),
+            (["HTTP_PROXY", "http_proxy"], true),
+        ] {
+            if let Some(url) = names.iter().find_map(|n| self.env.var(n)).filter(|u| !u.is_empty()) {
+                let proxy = if scheme_all {
+                    reqwest::Proxy::http(url)
+                } else {
+                    reqwest::Proxy::https(url)
+                };
+                let proxy = proxy
+                    .map_err(|e| BackendError::failed(format!("invalid proxy URL in the environment: {e}"), None))?;
+                builder = builder.proxy(proxy.no_proxy(no_proxy.clone()));
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| BackendError::failed(format!("cannot set up HTTPS: {e}"), None))?;
+        Ok(self.http.get_or_init(|| client).clone())
     }
 
     /// The value of a [`SecretSource`].

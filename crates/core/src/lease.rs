@@ -87,6 +87,11 @@ pub struct LeaseRegistration {
     pub type_name: &'static str,
     /// One line for `sesame backends`.
     pub description: &'static str,
+    /// Fields that decide where credentials go or what is minted (network
+    /// destinations, programs to run, policies). A project file the user has
+    /// not trusted may not set them; see docs/security.md. Every backend
+    /// states this list, empty or not, so none can forget it.
+    pub trust_sensitive: &'static [&'static str],
     /// Builds an instance.
     pub factory: LeaseFactory,
 }

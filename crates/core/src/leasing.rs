@@ -153,7 +153,8 @@ pub struct HeldLease {
 
 /// Everything acquired for one run.
 pub struct Acquired {
-    /// The leases, in config order.
+    /// The leases, in name order (when two set the same variable, the
+    /// later name wins).
     pub leases: Vec<HeldLease>,
     backends: BTreeMap<String, Arc<dyn LeaseBackend>>,
 }

@@ -61,6 +61,13 @@ pub fn validate_secrets(config: &Config) -> Result<(), ConfigError> {
         }
     }
     for secret in config.secrets.values() {
+        if !is_variable_name(&secret.name) {
+            return Err(ConfigError::at(
+                config.locate(&secret.origin, &[]),
+                format!("secret name `{}` is not a valid environment variable name", secret.name),
+                Some("use letters, digits and `_`, not starting with a digit (e.g. `API_KEY`)".into()),
+            ));
+        }
         if secret.value.is_none() {
             if secret.default.is_none() {
                 return Err(ConfigError::at(
@@ -94,6 +101,13 @@ pub fn validate_secrets(config: &Config) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// True for names a shell and `env` accept: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// An "unknown type" error with a did-you-mean and the registered types.
@@ -233,16 +247,30 @@ pub fn backend_config(
     ))
 }
 
+/// Builds the configured provider `name` (no I/O), with `values` available
+/// to its `${NAME}` references.
+pub fn build_provider(
+    config: &Config,
+    name: &str,
+    values: &BTreeMap<String, SecretValue>,
+    ctx: &BackendContext,
+) -> Result<Box<dyn Provider>, ResolveError> {
+    let spec = &config.providers[name];
+    let backend = backend_config(config, spec, values, ctx)?;
+    let registration = find_provider_type(&spec.type_name).ok_or_else(|| {
+        let known: Vec<&str> = provider_types().iter().map(|r| r.type_name).collect();
+        unknown_type(config, spec, "provider", &known)
+    })?;
+    (registration.factory)(&backend, ctx).map_err(|e| ResolveError::Secrets(vec![e.to_string()]))
+}
+
 /// Resolves the planned secrets.
 pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Result<Resolution, ResolveError> {
     let mut resolution = Resolution::default();
     let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
     let mut failures = Vec::new();
     for wave in &plan.waves {
-        let ctx = BackendContext {
-            secrets: Arc::new(resolution.values.clone()),
-            ..base.clone()
-        };
+        let ctx = base.with_secrets(Arc::new(resolution.values.clone()));
         // Group this wave's provider-backed secrets by provider.
         let mut batches: BTreeMap<String, Vec<SecretRequest>> = BTreeMap::new();
         for name in wave {

@@ -83,7 +83,7 @@ fn factory(config: &BackendConfig, _ctx: &BackendContext) -> Result<Box<dyn Leas
 }
 
 sesame_core::inventory::submit! {
-    LeaseRegistration { type_name: "test-lease", description: "test", factory }
+    LeaseRegistration { type_name: "test-lease", description: "test", trust_sensitive: &[], factory }
 }
 
 fn config_in(dir: &Path, text: &str) -> Config {

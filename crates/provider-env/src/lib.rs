@@ -58,6 +58,7 @@ inventory::submit! {
     ProviderRegistration {
         type_name: "env",
         description: "sesame's own environment variables (optionally with a prefix)",
+        trust_sensitive: &[],
         factory: EnvProvider::from_config,
     }
 }
