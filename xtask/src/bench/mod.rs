@@ -2,6 +2,8 @@
 //! run, interleaved, so machine noise hits both alike. Figures are
 //! reported as ratios and differences, never as absolute targets in tests.
 
+mod exec;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,7 +26,9 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("cargo build --release failed");
     }
     let sesame = root.join("target/release/sesame");
-    exec_overhead(&sesame, iterations)
+    // One line per benchmark; each lives in its own module.
+    exec::exec_overhead(&sesame, iterations)?;
+    Ok(())
 }
 
 fn workspace_root() -> PathBuf {
@@ -34,54 +38,8 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `sesame exec -- true` with 20 env secrets against `env A=.. true`.
-fn exec_overhead(sesame: &Path, iterations: usize) -> Result<()> {
-    let dir = tempfile_dir()?;
-    let mut config = String::from("[providers.env]\ntype = \"env\"\n\n[secrets]\n");
-    let mut pairs = Vec::new();
-    for i in 0..20 {
-        config.push_str(&format!("SECRET_{i} = {{ provider = \"env\", value = \"SRC_{i}\" }}\n"));
-        pairs.push((format!("SRC_{i}"), format!("value-{i}-{}", "x".repeat(32))));
-    }
-    std::fs::write(dir.join("sesame.toml"), config)?;
-    let state = dir.join("state");
-    let baseline_args: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{}={v}", k.replace("SRC", "SECRET")))
-        .collect();
-
-    let mut with_sesame = Vec::with_capacity(iterations);
-    let mut baseline = Vec::with_capacity(iterations);
-    for i in 0..iterations + 10 {
-        let mut s = Command::new(sesame);
-        s.args(["exec", "--", "true"])
-            .current_dir(&dir)
-            .envs(pairs.iter().cloned())
-            .env("SESAME_STATE_DIR", &state);
-        let mut b = Command::new("env");
-        b.args(&baseline_args).arg("true").current_dir(&dir);
-        // Alternate which goes first so neither always follows the other.
-        let (first, second) = if i % 2 == 0 { (&mut s, &mut b) } else { (&mut b, &mut s) };
-        let t1 = time(first)?;
-        let t2 = time(second)?;
-        if i < 10 {
-            continue; // warm-up
-        }
-        let (ts, tb) = if i % 2 == 0 { (t1, t2) } else { (t2, t1) };
-        with_sesame.push(ts);
-        baseline.push(tb);
-    }
-    report(
-        "exec overhead: `sesame exec -- true` (20 env secrets) vs `env A=.. true`",
-        &baseline,
-        &with_sesame,
-        1.0,
-    );
-    std::fs::remove_dir_all(&dir).ok();
-    Ok(())
-}
-
-fn time(cmd: &mut Command) -> Result<Duration> {
+/// Runs a command to completion and returns how long it took.
+pub fn time(cmd: &mut Command) -> Result<Duration> {
     let start = Instant::now();
     let status = cmd.stdin(Stdio::null()).stdout(Stdio::null()).status()?;
     let elapsed = start.elapsed();
@@ -91,7 +49,8 @@ fn time(cmd: &mut Command) -> Result<Duration> {
     Ok(elapsed)
 }
 
-fn median(samples: &[Duration]) -> Duration {
+/// The median sample.
+pub fn median(samples: &[Duration]) -> Duration {
     let mut sorted = samples.to_vec();
     sorted.sort();
     sorted[sorted.len() / 2]
@@ -105,7 +64,7 @@ fn percentile(samples: &[Duration], p: f64) -> Duration {
 
 /// Prints medians, p90, the difference and the ratio; `target_ms` is the
 /// overhead the project aims for.
-fn report(title: &str, baseline: &[Duration], measured: &[Duration], target_ms: f64) {
+pub fn report(title: &str, baseline: &[Duration], measured: &[Duration], target_ms: f64) {
     let (mb, mm) = (median(baseline), median(measured));
     let overhead_ms = (mm.as_secs_f64() - mb.as_secs_f64()) * 1000.0;
     println!("{title}");
@@ -130,7 +89,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn tempfile_dir() -> Result<PathBuf> {
+/// A fresh scratch directory.
+pub fn tempfile_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("sesame-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
