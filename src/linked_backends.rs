@@ -1,12 +1,13 @@
 //! The backends this binary links. Adding a backend is adding its crate to
 //! Cargo.toml and one `use` line here (and its type to `EXPECTED`).
 
+use sesame_provider_1password as _;
 use sesame_provider_env as _;
 
 #[cfg(test)]
 mod tests {
     /// Every type this binary must register, as `(kind, type)`.
-    const EXPECTED: &[(&str, &str)] = &[("provider", "env")];
+    const EXPECTED: &[(&str, &str)] = &[("provider", "env"), ("provider", "1password")];
 
     #[test]
     fn every_expected_backend_is_registered() {

@@ -1,0 +1,582 @@
+//! The `1password` provider: secrets from 1Password, through the `op` CLI
+//! or a 1Password Connect server.
+//!
+//! ```toml
+//! [providers.op]
+//! type = "1password"
+//! vault = "Development"            # needed unless every value is a full op:// reference
+//! account = "my.1password.com"     # optional, passed to op as --account
+//! token = { secret = "OP_TOKEN" }  # optional service-account token (else OP_SERVICE_ACCOUNT_TOKEN)
+//!
+//! [secrets]
+//! CLOUDFLARE_API_TOKEN = { provider = "op", value = "Cloudflare/api token" }
+//! ```
+//!
+//! Values: `op://VAULT/ITEM[/SECTION]/FIELD`, or with `vault` set, `ITEM`
+//! (its password), `ITEM/FIELD` and `ITEM/SECTION/FIELD` (see [`Reference`]).
+//!
+//! **CLI mode** (the default): every distinct item of a run is read with one
+//! `op item get ITEM --vault V --format json`, at most `concurrency` at once,
+//! and every field is taken from that JSON; so 30 secrets in 10 items cost
+//! 10 `op` processes running side by side. `op` runs without a shell, with
+//! stdin on /dev/null, with an environment built from sesame's snapshot, and
+//! the service-account token (if configured) reaches `op` only.
+//!
+//! **Connect mode** (with `connect_host`, or `OP_CONNECT_HOST` in the
+//! environment): the same items through the Connect REST API, with
+//! `connect_token` or `OP_CONNECT_TOKEN` as the bearer token.
+//!
+//! Docs: `docs/providers/1password.md`.
+
+mod cli;
+mod connect;
+mod item;
+mod reference;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sesame_core::{
+    async_trait, BackendConfig, BackendContext, BackendError, Provider, ProviderRegistration, SecretRequest,
+    SecretSource, SecretValue,
+};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+pub use item::{Item, Missing};
+pub use reference::Reference;
+
+/// How many items are fetched at once unless `concurrency` says otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// `[providers.NAME]` with `type = "1password"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnePasswordConfig {
+    /// The vault of values that are not full `op://` references (name or ID).
+    #[serde(default)]
+    pub vault: Option<String>,
+    /// The account `op` uses (`--account`): sign-in address, ID or shorthand.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// A service-account token for `op`, usually `{ secret = "NAME" }`.
+    /// Without it, `op` uses OP_SERVICE_ACCOUNT_TOKEN if set, else the
+    /// desktop app or `op signin` session.
+    #[serde(default)]
+    pub token: Option<SecretSource>,
+    /// The base URL of a 1Password Connect server (`http://host:8080`);
+    /// setting it selects Connect mode. Default: OP_CONNECT_HOST.
+    #[serde(default)]
+    pub connect_host: Option<String>,
+    /// The Connect server's access token. Default: OP_CONNECT_TOKEN.
+    #[serde(default)]
+    pub connect_token: Option<SecretSource>,
+    /// The `op` binary: a path, or a name looked up on PATH. Default `op`.
+    #[serde(default)]
+    pub op_path: Option<String>,
+    /// How long one `op` call or Connect request may take (`"20s"`, `"2m"`).
+    /// Default: sesame's `--timeout`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// How many `op` processes or Connect requests may run at once (default 8).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+}
+
+/// One item to fetch: a vault and an item title or ID, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ItemKey {
+    pub vault: String,
+    pub item: String,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Cli {
+        cli: cli::OpCli,
+        token: Option<SecretSource>,
+    },
+    Connect {
+        host: Option<String>,
+        token: Option<SecretSource>,
+    },
+}
+
+/// Reads fields of 1Password items.
+#[derive(Debug)]
+pub struct OnePasswordProvider {
+    mode: Mode,
+    vault: Option<String>,
+    timeout: Option<Duration>,
+    concurrency: usize,
+}
+
+impl OnePasswordProvider {
+    /// Builds the provider from its config table (no I/O).
+    pub fn from_config(config: &BackendConfig, ctx: &BackendContext) -> Result<Box<dyn Provider>, BackendError> {
+        let parsed: OnePasswordConfig = config.parse()?;
+        let label = config.label();
+        let timeout = match &parsed.timeout {
+            None => None,
+            Some(text) => Some(sesame_core::duration::parse_duration(text).map_err(|e| {
+                config.error_at(
+                    &["timeout"],
+                    format!("{label} `timeout`: {e}"),
+                    Some("e.g. `timeout = \"30s\"`".into()),
+                )
+            })?),
+        };
+        let concurrency = parsed.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+        if concurrency == 0 {
+            return Err(config.error_at(
+                &["concurrency"],
+                format!("{label} `concurrency` must be at least 1"),
+                Some(format!("leave it out for the default, {DEFAULT_CONCURRENCY}")),
+            ));
+        }
+        for (key, value) in [
+            ("vault", &parsed.vault),
+            ("account", &parsed.account),
+            ("op_path", &parsed.op_path),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(config.error_at(
+                    &[key],
+                    format!("{label} `{key}` is empty"),
+                    Some("set a value or leave the key out".into()),
+                ));
+            }
+        }
+        if let Some(host) = &parsed.connect_host {
+            check_host(host).map_err(|message| {
+                config.error_at(
+                    &["connect_host"],
+                    format!("{label} `connect_host`: {message}"),
+                    Some("e.g. `connect_host = \"http://localhost:8080\"`".into()),
+                )
+            })?;
+            for (key, set) in [("token", parsed.token.is_some()), ("op_path", parsed.op_path.is_some())] {
+                if set {
+                    return Err(config.error_at(
+                        &[key],
+                        format!("{label} sets both `connect_host` and `{key}`, which is for the op CLI"),
+                        Some(
+                            "for Connect, give its token as `connect_token`; for the op CLI, remove `connect_host`"
+                                .into(),
+                        ),
+                    ));
+                }
+            }
+        }
+        let explicit_cli = parsed.token.is_some() || parsed.op_path.is_some();
+        let connect = parsed.connect_host.is_some() || (!explicit_cli && ctx.env.is_set("OP_CONNECT_HOST"));
+        if parsed.connect_token.is_some() && !connect {
+            return Err(config.error_at(
+                &["connect_token"],
+                format!("{label} sets `connect_token` but no Connect server"),
+                Some("add `connect_host = \"http://...\"` (or set OP_CONNECT_HOST), or remove `connect_token`".into()),
+            ));
+        }
+        let mode = if connect {
+            Mode::Connect {
+                host: parsed.connect_host,
+                token: parsed.connect_token,
+            }
+        } else {
+            Mode::Cli {
+                cli: cli::OpCli {
+                    op_path: parsed.op_path,
+                    account: parsed.account,
+                },
+                token: parsed.token,
+            }
+        };
+        Ok(Box::new(Self {
+            mode,
+            vault: parsed.vault,
+            timeout,
+            concurrency,
+        }))
+    }
+
+    /// Fetches every item with `op`, one process per item.
+    async fn fetch_cli(
+        &self,
+        ctx: &BackendContext,
+        settings: &cli::OpCli,
+        token: &Option<SecretSource>,
+        keys: &[ItemKey],
+        deadline: Instant,
+    ) -> Vec<Result<Item, BackendError>> {
+        let all = |e: BackendError| keys.iter().map(|_| Err(e.clone())).collect::<Vec<_>>();
+        let op = match cli::find_op(settings.op_path.as_deref(), &ctx.env) {
+            Ok(op) => op,
+            Err(e) => return all(e),
+        };
+        let token = match token {
+            None => None,
+            Some(source) => match credential(ctx, source, "token", "service-account token") {
+                Ok(token) => Some(token),
+                Err(e) => return all(e),
+            },
+        };
+        let batch = cli::Batch {
+            op,
+            settings,
+            env: &ctx.env,
+            service_account: token.is_some() || ctx.env.is_set("OP_SERVICE_ACCOUNT_TOKEN"),
+            token,
+            timeout: self.timeout.unwrap_or(ctx.timeout),
+            deadline,
+            limit: Arc::new(Semaphore::new(self.concurrency)),
+        };
+        futures_util::future::join_all(keys.iter().map(|key| batch.item(key))).await
+    }
+
+    /// Fetches every item from the Connect server.
+    async fn fetch_connect(
+        &self,
+        ctx: &BackendContext,
+        host: &Option<String>,
+        token: &Option<SecretSource>,
+        keys: &[ItemKey],
+        deadline: Instant,
+    ) -> Vec<Result<Item, BackendError>> {
+        let all = |e: BackendError| keys.iter().map(|_| Err(e.clone())).collect::<Vec<_>>();
+        let host = match host
+            .clone()
+            .or_else(|| ctx.env.var("OP_CONNECT_HOST").map(str::to_string))
+        {
+            Some(host) => host,
+            None => unreachable!("Connect mode has a host"),
+        };
+        if let Err(message) = check_host(&host) {
+            return all(BackendError::failed(
+                format!("OP_CONNECT_HOST: {message}"),
+                Some("set it to the Connect server's base URL, e.g. http://localhost:8080".into()),
+            ));
+        }
+        let token = match token {
+            Some(source) => match credential(ctx, source, "connect_token", "Connect token") {
+                Ok(token) => token,
+                Err(e) => return all(e),
+            },
+            None => match ctx.env.secret("OP_CONNECT_TOKEN").filter(|t| !t.is_empty()) {
+                Some(token) => token,
+                None => {
+                    return all(BackendError::failed(
+                        format!("no token for 1Password Connect at {host}"),
+                        Some("set `connect_token = { secret = \"...\" }` in the provider, or OP_CONNECT_TOKEN".into()),
+                    ))
+                }
+            },
+        };
+        let limit = Arc::new(Semaphore::new(self.concurrency));
+        let timeout = self.timeout.unwrap_or(ctx.timeout);
+        let client = match ctx.http() {
+            Ok(client) => client,
+            Err(e) => return all(e),
+        };
+        let connect = match connect::Connect::new(client, &host, &token, timeout, deadline, limit, keys) {
+            Ok(connect) => connect,
+            Err(e) => return all(e),
+        };
+        futures_util::future::join_all(keys.iter().map(|key| connect.item(key))).await
+    }
+}
+
+/// The value of a credential field, which must be set and not empty.
+fn credential(ctx: &BackendContext, source: &SecretSource, key: &str, what: &str) -> Result<SecretValue, BackendError> {
+    match ctx.source(source) {
+        Ok(value) if !value.is_empty() => Ok(value),
+        Ok(_) => Err(BackendError::failed(
+            format!("the {what} (`{key}`) is empty"),
+            Some(format!("check what `{key}` refers to")),
+        )),
+        Err(e) => Err(BackendError::failed(
+            format!(
+                "the {what} (`{key}`) is not available: {}",
+                e.to_string().lines().next().unwrap_or("")
+            ),
+            Some(format!("make sure the secret `{key}` refers to resolves")),
+        )),
+    }
+}
+
+/// Checks a Connect base URL.
+fn check_host(host: &str) -> Result<(), String> {
+    let rest = host.strip_prefix("http://").or_else(|| host.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.trim_matches('/').is_empty() && !rest.contains(char::is_whitespace) => Ok(()),
+        _ => Err(format!("`{host}` is not a URL starting with http:// or https://")),
+    }
+}
+
+/// A duration for messages: `30s`, `1m30s`, or `1.5s` below whole seconds.
+pub(crate) fn describe(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
+        sesame_core::duration::format_duration(duration)
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}
+
+/// Prefixes an error's message with the full reference it concerns, unless
+/// the secret's `value` already is that reference (sesame names it).
+fn about(reference: &Reference, written: &str, error: &BackendError) -> BackendError {
+    if reference.to_string() == written {
+        return error.clone();
+    }
+    match error {
+        BackendError::NotFound { message } => BackendError::not_found(format!("`{reference}`: {message}")),
+        BackendError::Failed { message, hint } => {
+            BackendError::failed(format!("`{reference}`: {message}"), hint.clone())
+        }
+        other => other.clone(),
+    }
+}
+
+/// `` `a`, `b` `` (at most 40 names).
+fn list(names: &[String]) -> String {
+    let mut shown: Vec<String> = names.iter().take(40).map(|n| format!("`{n}`")).collect();
+    if names.len() > 40 {
+        shown.push(format!("and {} more", names.len() - 40));
+    }
+    shown.join(", ")
+}
+
+/// The value of the field `reference` names in `item`.
+fn field_value(item: &Item, reference: &Reference) -> Result<SecretValue, BackendError> {
+    let (vault, name) = (&reference.vault, &reference.item);
+    match item.find_field(reference.section.as_deref(), &reference.field) {
+        Ok(field) => Ok(field.value()),
+        Err(Missing::Section(sections)) => Err(BackendError::not_found(format!(
+            "item `{name}` in vault `{vault}` has no section `{}`; {}",
+            reference.section.as_deref().unwrap_or_default(),
+            if sections.is_empty() {
+                "it has no sections".to_string()
+            } else {
+                format!("its sections: {}", list(&sections))
+            }
+        ))),
+        Err(Missing::Field(fields)) => Err(BackendError::not_found(format!(
+            "item `{name}` in vault `{vault}` has no field `{}`{}; {}",
+            reference.field,
+            reference
+                .section
+                .as_deref()
+                .map(|s| format!(" in section `{s}`"))
+                .unwrap_or_default(),
+            if fields.is_empty() {
+                "it has no fields".to_string()
+            } else {
+                format!("its fields: {}", list(&fields))
+            }
+        ))),
+    }
+}
+
+#[async_trait]
+impl Provider for OnePasswordProvider {
+    async fn resolve(&self, ctx: &BackendContext, request: &SecretRequest) -> Result<SecretValue, BackendError> {
+        self.resolve_batch(ctx, std::slice::from_ref(request))
+            .await
+            .pop()
+            .expect("one result per request")
+    }
+
+    async fn resolve_batch(
+        &self,
+        ctx: &BackendContext,
+        requests: &[SecretRequest],
+    ) -> Vec<Result<SecretValue, BackendError>> {
+        // Finish a little before sesame's own deadline for the batch, so a
+        // slow call is reported as such, naming the item.
+        let started = Instant::now();
+        let margin = (ctx.timeout / 20).min(Duration::from_millis(250));
+        let deadline = started + ctx.timeout.saturating_sub(margin);
+
+        let references: Vec<Result<Reference, BackendError>> = requests
+            .iter()
+            .map(|r| Reference::parse(&r.reference, self.vault.as_deref()))
+            .collect();
+        let mut keys: Vec<ItemKey> = Vec::new();
+        let mut index: HashMap<ItemKey, usize> = HashMap::new();
+        let groups: Vec<Option<usize>> = references
+            .iter()
+            .map(|r| {
+                let r = r.as_ref().ok()?;
+                let key = ItemKey {
+                    vault: r.vault.clone(),
+                    item: r.item.clone(),
+                };
+                Some(*index.entry(key.clone()).or_insert_with(|| {
+                    keys.push(key);
+                    keys.len() - 1
+                }))
+            })
+            .collect();
+        tracing::debug!(
+            secrets = requests.len(),
+            items = keys.len(),
+            "resolving 1Password references"
+        );
+
+        let items = if keys.is_empty() {
+            Vec::new()
+        } else {
+            match &self.mode {
+                Mode::Cli { cli, token } => self.fetch_cli(ctx, cli, token, &keys, deadline).await,
+                Mode::Connect { host, token } => self.fetch_connect(ctx, host, token, &keys, deadline).await,
+            }
+        };
+        references
+            .into_iter()
+            .zip(groups)
+            .zip(requests)
+            .map(|((reference, group), request)| {
+                let reference = reference?;
+                let group = group.expect("a parsed reference has an item");
+                let value = match &items[group] {
+                    Ok(item) => field_value(item, &reference),
+                    Err(e) => Err(e.clone()),
+                };
+                value.map_err(|e| about(&reference, &request.reference, &e))
+            })
+            .collect()
+    }
+}
+
+inventory::submit! {
+    ProviderRegistration {
+        type_name: "1password",
+        description: "1Password items, through the `op` CLI (batched, concurrent) or a 1Password Connect server",
+        // A Connect host receives the Connect token; `op_path` is a program
+        // sesame runs with the service-account token in its environment.
+        trust_sensitive: &["connect_host", "op_path"],
+        factory: OnePasswordProvider::from_config,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sesame_core::EnvSnapshot;
+
+    fn ctx(vars: &[(&str, &str)]) -> BackendContext {
+        BackendContext::new(Arc::new(EnvSnapshot::from_pairs(vars.iter().copied())))
+    }
+
+    fn build(toml: &str, vars: &[(&str, &str)]) -> Result<Box<dyn Provider>, String> {
+        OnePasswordProvider::from_config(&BackendConfig::for_test("op", "1password", toml), &ctx(vars))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_issue_example_config_parses() {
+        let toml = "vault = \"Development\"\naccount = \"my.1password.com\"\ntoken = { secret = \"OP_TOKEN\" }\n";
+        build(toml, &[]).unwrap();
+        build("connect_host = \"http://localhost:8080\"\nconnect_token = { secret = \"T\" }\nconcurrency = 2\ntimeout = \"5s\"", &[]).unwrap();
+    }
+
+    #[test]
+    fn bad_configs_are_located_and_explained() {
+        let cases = [
+            ("vaul = \"x\"", "did you mean `vault`?"),
+            ("timeout = \"soon\"", "`timeout`"),
+            ("concurrency = 0", "at least 1"),
+            ("vault = \" \"", "`vault` is empty"),
+            ("connect_host = \"localhost:8080\"", "http://"),
+            ("connect_host = \"http://h\"\ntoken = \"t\"", "connect_token"),
+            ("connect_token = \"t\"", "no Connect server"),
+        ];
+        for (toml, expected) in cases {
+            let err = build(toml, &[])
+                .err()
+                .unwrap_or_else(|| panic!("{toml} must be rejected"));
+            assert!(err.contains(expected) && err.contains("<test>"), "{toml}: {err}");
+        }
+        build("connect_token = \"t\"", &[("OP_CONNECT_HOST", "http://h")]).unwrap();
+    }
+
+    #[tokio::test]
+    async fn missing_op_fails_every_secret_with_an_install_hint() {
+        let provider = build("vault = \"V\"", &[("PATH", "/nonexistent")]).unwrap();
+        let requests = [
+            SecretRequest {
+                name: "A".into(),
+                reference: "Item/field".into(),
+            },
+            SecretRequest {
+                name: "B".into(),
+                reference: "op://W/I/F".into(),
+            },
+            SecretRequest {
+                name: "C".into(),
+                reference: "a/b/c/d".into(),
+            },
+        ];
+        let results = provider
+            .resolve_batch(&ctx(&[("PATH", "/nonexistent")]), &requests)
+            .await;
+        let errors: Vec<String> = results.into_iter().map(|r| r.unwrap_err().to_string()).collect();
+        assert!(
+            errors[0].starts_with("`op://V/Item/field`: ") && errors[0].contains("not installed"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[0].contains("hint:") && errors[0].contains("connect_host"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].starts_with("the 1Password CLI"),
+            "a full reference is not repeated: {}",
+            errors[1]
+        );
+        assert!(errors[2].contains("not a 1Password secret reference"), "{}", errors[2]);
+    }
+
+    #[tokio::test]
+    async fn connect_mode_without_a_token_says_how_to_give_one() {
+        let provider = build("vault = \"V\"\nconnect_host = \"http://127.0.0.1:9\"", &[]).unwrap();
+        let request = SecretRequest {
+            name: "A".into(),
+            reference: "I".into(),
+        };
+        let err = provider.resolve(&ctx(&[]), &request).await.unwrap_err().to_string();
+        assert!(err.contains("no token") && err.contains("OP_CONNECT_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn missing_fields_name_the_reference_and_list_labels() {
+        let item = Item::from_json(
+            br#"{"fields": [{"id": "a", "label": "user", "value": "s3cr3t"},
+            {"id": "b", "label": "pw", "value": "s3cr3t", "section": {"id": "s", "label": "Admin"}}],
+            "sections": [{"id": "s", "label": "Admin"}]}"#,
+        )
+        .unwrap();
+        let reference = Reference::parse("Login/nope", Some("V")).unwrap();
+        let err = field_value(&item, &reference).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, BackendError::NotFound { .. }));
+        assert!(
+            text.contains("item `Login` in vault `V` has no field `nope`; its fields: `user`, `Admin/pw`"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cr3t"));
+        let reference = Reference::parse("Login/Ops/pw", Some("V")).unwrap();
+        let text = field_value(&item, &reference).unwrap_err().to_string();
+        assert!(text.contains("no section `Ops`") && text.contains("`Admin`"), "{text}");
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(describe(Duration::from_secs(30)), "30s");
+        assert_eq!(describe(Duration::from_millis(29_750)), "29.8s");
+        assert_eq!(describe(Duration::from_millis(500)), "0.5s");
+    }
+}
