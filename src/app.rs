@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use sesame_core::config::{self, Config, LoadOptions};
 use sesame_core::ledger::Ledger;
+use sesame_core::trust::TrustStore;
 use sesame_core::{BackendContext, EnvSnapshot};
 
 use crate::cli::GlobalArgs;
@@ -41,6 +42,7 @@ impl App {
             explicit,
             global: config_dir(&env).map(|d| d.join("config.toml")),
             profile: args.profile.clone(),
+            trust: Some(trust_store(&env)),
         };
         let config = config::load(&options)?;
         Ok(Self {
@@ -70,6 +72,15 @@ impl App {
 /// `$SESAME_CONFIG_DIR`, else `$XDG_CONFIG_HOME/sesame`, else `~/.config/sesame`.
 pub fn config_dir(env: &EnvSnapshot) -> Option<PathBuf> {
     xdg_dir(env, "SESAME_CONFIG_DIR", "XDG_CONFIG_HOME", ".config")
+}
+
+/// The user's trust store; `SESAME_TRUST_ALL=1` (or `true`) trusts every file.
+pub fn trust_store(env: &EnvSnapshot) -> TrustStore {
+    let dir = config_dir(env).unwrap_or_else(|| std::env::temp_dir().join("sesame-config"));
+    let trust_all = env
+        .var("SESAME_TRUST_ALL")
+        .is_some_and(|v| matches!(v, "1" | "true" | "yes"));
+    TrustStore::new(dir.join("trusted.json"), trust_all)
 }
 
 /// `$SESAME_STATE_DIR`, else `$XDG_STATE_HOME/sesame`, else `~/.local/state/sesame`.

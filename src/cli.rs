@@ -60,6 +60,8 @@ pub enum Command {
     Check(CheckArgs),
     /// List the registered provider and lease types.
     Backends(FormatArgs),
+    /// Trust a project config file, so its network destinations and policies count.
+    Trust(TrustArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -132,6 +134,22 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_resolve: bool,
     /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ReadFormat,
+}
+
+/// `sesame trust`.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// The file (or its directory). Default: every project file that applies here.
+    pub path: Option<PathBuf>,
+    /// Forget the file instead.
+    #[arg(long, conflicts_with = "list")]
+    pub revoke: bool,
+    /// List the trusted files.
+    #[arg(long)]
+    pub list: bool,
+    /// Output format (with --list).
     #[arg(long, value_enum, default_value_t)]
     pub format: ReadFormat,
 }

@@ -23,6 +23,7 @@ fn main() {
         Command::Export(ref args) => commands::export::run(&cli.global, args),
         Command::Check(ref args) => commands::check::run(&cli.global, args),
         Command::Backends(ref args) => commands::backends::run(args),
+        Command::Trust(ref args) => commands::trust::run(&cli.global, args),
         Command::Completions(ref args) => commands::completions::run(args),
     };
     match result {

@@ -30,10 +30,11 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
             kind: "file",
             name: display_path(&file.path).display().to_string(),
             status: "ok",
-            detail: serde_json::to_value(file.kind)?
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            detail: format!(
+                "{}, {}",
+                serde_json::to_value(file.kind)?.as_str().unwrap_or_default(),
+                serde_json::to_value(file.trust)?.as_str().unwrap_or_default()
+            ),
         });
     }
     let mut values = Default::default();

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod export;
 pub mod get;
 pub mod list;
+pub mod trust;
 
 use anyhow::Result;
 use sesame_core::resolve::{self, Resolution};

@@ -58,7 +58,9 @@ fn check_reports_ok_and_problems_with_exit_codes() {
     let json: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
     assert_eq!(json["ok"], false);
     let checks = json["checks"].as_array().unwrap();
-    assert!(checks.iter().any(|c| c["kind"] == "file" && c["detail"] == "project"));
+    assert!(checks
+        .iter()
+        .any(|c| c["kind"] == "file" && c["detail"] == "project, untrusted"));
     assert!(
         checks.iter().any(|c| c["name"] == "B" && c["status"] == "error"),
         "{json}"

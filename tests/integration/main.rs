@@ -8,4 +8,6 @@ mod canary;
 mod cli;
 mod config_errors;
 mod exec;
+mod onepassword;
 mod signals;
+mod trust;

@@ -73,6 +73,13 @@ impl Sandbox {
         cmd
     }
 
+    /// Runs `sesame trust` in the project, as a user who reviewed the
+    /// project files would, so their trust-sensitive fields count.
+    pub fn trust_project(&self) -> &Self {
+        self.run(&["trust"]).assert_code(0);
+        self
+    }
+
     /// Runs and returns the output.
     pub fn run(&self, args: &[&str]) -> Run {
         Run(self.cmd(args).output().unwrap())

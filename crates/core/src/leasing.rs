@@ -90,7 +90,7 @@ fn prepare_one(config: &Config, spec: &BackendSpec, ctx: &BackendContext) -> Res
             ))
         }
     };
-    let backend_cfg = backend_config(config, &spec, &ctx.secrets, ctx)?;
+    let backend_cfg = backend_config(config, &spec, registration.trust_sensitive, &ctx.secrets, ctx)?;
     let backend = (registration.factory)(&backend_cfg, ctx).map_err(|e| ConfigError::invalid(e.to_string(), None))?;
     let duration = backend.duration();
     if duration > backend.max_duration() {

@@ -16,10 +16,12 @@ pub mod lease;
 pub mod leasing;
 pub mod ledger;
 pub mod placeholder;
+pub mod private_file;
 pub mod process;
 pub mod provider;
 pub mod resolve;
 pub mod secret;
+pub mod trust;
 
 pub use backend::{BackendConfig, BackendContext, BackendError, SecretSource};
 pub use env::EnvSnapshot;

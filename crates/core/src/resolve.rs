@@ -219,14 +219,17 @@ fn lookup<'a>(
     }
 }
 
-/// Builds the config a backend receives: `{field}` placeholders filled,
-/// `${NAME}` references expanded.
+/// Builds the config a backend receives: trust-sensitive fields refused
+/// from untrusted files, `{field}` placeholders filled, `${NAME}`
+/// references expanded.
 pub fn backend_config(
     config: &Config,
     spec: &crate::config::BackendSpec,
+    sensitive: &[&str],
     values: &BTreeMap<String, SecretValue>,
     ctx: &BackendContext,
 ) -> Result<BackendConfig, ConfigError> {
+    crate::trust::check_backend(config, spec, sensitive)?;
     let located = |path: &[String], message: String| {
         ConfigError::at(
             config.locate(&spec.origin, path),
@@ -256,11 +259,11 @@ pub fn build_provider(
     ctx: &BackendContext,
 ) -> Result<Box<dyn Provider>, ResolveError> {
     let spec = &config.providers[name];
-    let backend = backend_config(config, spec, values, ctx)?;
     let registration = find_provider_type(&spec.type_name).ok_or_else(|| {
         let known: Vec<&str> = provider_types().iter().map(|r| r.type_name).collect();
         unknown_type(config, spec, "provider", &known)
     })?;
+    let backend = backend_config(config, spec, registration.trust_sensitive, values, ctx)?;
     (registration.factory)(&backend, ctx).map_err(|e| ResolveError::Secrets(vec![e.to_string()]))
 }
 
@@ -284,11 +287,7 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
         }
         for provider in batches.keys() {
             if !providers.contains_key(provider) {
-                let spec = &config.providers[provider];
-                let backend = backend_config(config, spec, &resolution.values, &ctx)?;
-                let registration = find_provider_type(&spec.type_name).expect("validated");
-                let instance =
-                    (registration.factory)(&backend, &ctx).map_err(|e| ResolveError::Secrets(vec![e.to_string()]))?;
+                let instance = build_provider(config, provider, &resolution.values, &ctx)?;
                 providers.insert(provider.clone(), Arc::from(instance));
             }
         }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::error::{explain_serde_message, ConfigError};
 use super::model::{BackendSpec, Config, IfMissing, Origin, SecretSpec};
 use super::source::{SourceFile, SourceKind};
+use crate::trust::TrustState;
 use crate::SecretValue;
 
 /// The project file's name.
@@ -33,6 +34,8 @@ pub struct LoadOptions {
     pub global: Option<PathBuf>,
     /// The profile to apply (`-P`, `SESAME_PROFILE`); `default` means none.
     pub profile: Option<String>,
+    /// The trust store; without one, project files are untrusted.
+    pub trust: Option<crate::trust::TrustStore>,
 }
 
 /// A file as written. The table fields repeat [`RawTables`] rather than
@@ -117,6 +120,15 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
             }
         }
     }
+    for (file, _) in &mut files {
+        file.trust = match &options.trust {
+            Some(store) => store
+                .state(&file.path, file.kind, &file.text)
+                .map_err(|e| ConfigError::invalid(e.to_string(), None))?,
+            None if matches!(file.kind, SourceKind::Global | SourceKind::Explicit) => TrustState::Own,
+            None => TrustState::Untrusted,
+        };
+    }
     merge(files, options.profile.as_deref(), project_root)
 }
 
@@ -164,6 +176,7 @@ fn read_optional(path: &Path, kind: SourceKind) -> Result<Option<(SourceFile, Ra
         path: path.to_path_buf(),
         kind,
         text,
+        trust: TrustState::Untrusted,
     };
     let raw = parse(&file)?;
     Ok(Some((file, raw)))

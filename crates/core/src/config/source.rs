@@ -31,6 +31,8 @@ pub struct SourceFile {
     pub kind: SourceKind,
     /// The file's text.
     pub text: String,
+    /// Whether its trust-sensitive fields count (see [`crate::trust`]).
+    pub trust: crate::trust::TrustState,
 }
 
 impl SourceFile {
@@ -124,6 +126,7 @@ mod tests {
             path: PathBuf::from("/nowhere/sesame.toml"),
             kind: SourceKind::Project,
             text: text.into(),
+            trust: crate::trust::TrustState::Untrusted,
         }
     }
 
