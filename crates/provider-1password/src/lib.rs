@@ -49,7 +49,7 @@ pub use item::{Item, Missing};
 pub use reference::Reference;
 
 /// How many items are fetched at once unless `concurrency` says otherwise.
-pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// `[providers.NAME]` with `type = "1password"`.
 #[derive(Debug, Default, Deserialize)]

@@ -1,14 +1,14 @@
 //! Start-up overhead of `sesame exec` with env secrets.
 
-use std::path::Path;
 use std::process::Command;
 
 use anyhow::Result;
 
-use super::{report, tempfile_dir, time};
+use super::{report, tempfile_dir, time, BenchContext};
 
 /// `sesame exec -- true` with 20 env secrets against `env A=.. true`.
-pub fn exec_overhead(sesame: &Path, iterations: usize) -> Result<()> {
+pub fn exec_overhead(ctx: &BenchContext) -> Result<()> {
+    let (sesame, iterations) = (ctx.sesame.as_path(), ctx.iterations);
     let dir = tempfile_dir()?;
     let mut config = String::from("[providers.env]\ntype = \"env\"\n\n[secrets]\n");
     let mut pairs = Vec::new();

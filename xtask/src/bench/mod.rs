@@ -3,6 +3,7 @@
 //! reported as ratios and differences, never as absolute targets in tests.
 
 mod exec;
+mod onepassword;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,13 +11,39 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-/// Runs every benchmark.
+/// What every benchmark gets.
+pub struct BenchContext {
+    /// The release binary.
+    pub sesame: PathBuf,
+    /// The workspace root.
+    pub root: PathBuf,
+    /// Iterations for the fast benchmarks (slow ones scale it down).
+    pub iterations: usize,
+}
+
+/// A benchmark: its name (for `cargo xtask bench NAME`) and its function.
+type Bench = (&'static str, fn(&BenchContext) -> Result<()>);
+
+/// Every benchmark, in the order they run. Add one line per benchmark.
+const BENCHES: &[Bench] = &[("exec", exec::exec_overhead), ("op", onepassword::batching)];
+
+/// Runs the named benchmarks (all when none is named).
 pub fn run(args: &[String]) -> Result<()> {
-    let iterations = match args {
-        [flag, n] if flag == "--iterations" => n.parse().context("--iterations takes a number")?,
-        [] => 300,
-        _ => bail!("usage: cargo xtask bench [--iterations N]"),
-    };
+    let mut iterations = 300;
+    let mut names = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--iterations" => {
+                iterations = rest.next().context("--iterations takes a number")?.parse()?;
+            }
+            name if BENCHES.iter().any(|(n, _)| *n == name) => names.push(name.to_string()),
+            other => bail!(
+                "unknown benchmark `{other}`; usage: cargo xtask bench [--iterations N] [{}]",
+                BENCHES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("|")
+            ),
+        }
+    }
     let root = workspace_root();
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "--quiet", "-p", "sesame"])
@@ -25,9 +52,17 @@ pub fn run(args: &[String]) -> Result<()> {
     if !status.success() {
         bail!("cargo build --release failed");
     }
-    let sesame = root.join("target/release/sesame");
-    // One line per benchmark; each lives in its own module.
-    exec::exec_overhead(&sesame, iterations)?;
+    let ctx = BenchContext {
+        sesame: root.join("target/release/sesame"),
+        root,
+        iterations,
+    };
+    for (name, bench) in BENCHES {
+        if names.is_empty() || names.iter().any(|n| n == name) {
+            bench(&ctx)?;
+            println!();
+        }
+    }
     Ok(())
 }
 
