@@ -117,6 +117,56 @@ fn op_log(sb: &Sandbox) -> Vec<Value> {
     }
 }
 
+/// The log entries of `op inject` calls and of the other calls.
+fn split_log(log: &[Value]) -> (Vec<&Value>, Vec<&Value>) {
+    log.iter().partition(|e| e["argv"][0] == "inject")
+}
+
+/// Asserts that only `op inject` got a stdin (a pipe holding its
+/// template) and that every other call had /dev/null and read nothing.
+#[track_caller]
+fn assert_only_inject_reads_stdin(log: &[Value]) {
+    for entry in log {
+        if entry["argv"][0] == "inject" {
+            assert_eq!(entry["stdin_kind"], "pipe", "{entry}");
+            assert!(
+                entry["stdin"].as_str().is_some_and(|t| t.contains("{{ op://")),
+                "{entry}"
+            );
+        } else {
+            assert_eq!(entry["stdin_kind"], "null", "{entry}");
+            assert_eq!(entry["stdin"], Value::Null, "{entry}");
+        }
+        assert_eq!(entry["stdin_is_tty"], false, "{entry}");
+    }
+}
+
+/// The references an `op inject` template held, in order.
+fn injected_references(entry: &Value) -> Vec<String> {
+    let template = entry["stdin"].as_str().unwrap();
+    template
+        .lines()
+        .map(|line| {
+            let start = line.find("{{ ").unwrap() + 3;
+            let end = line.find(" }}").unwrap();
+            line[start..end].to_string()
+        })
+        .collect()
+}
+
+/// How many of the logged calls ran at once, at most.
+fn max_overlap(log: &[&Value]) -> usize {
+    log.iter()
+        .map(|e| {
+            let t = e["start"].as_f64().unwrap();
+            log.iter()
+                .filter(|o| o["start"].as_f64().unwrap() <= t && o["end"].as_f64().unwrap() > t)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Runs `sesame [pre...] exec -- env -0` and returns the command's environment.
 fn child_env(sb: &Sandbox, pre: &[&str]) -> (BTreeMap<String, String>, String) {
     let mut args: Vec<&str> = pre.to_vec();
@@ -157,7 +207,7 @@ fn failing(sb: &Sandbox) -> String {
 }
 
 #[test]
-fn the_seed_example_resolves_with_one_op_call_and_stdin_closed() {
+fn the_seed_example_resolves_with_one_op_inject() {
     let sb = op_sandbox(
         &op_config("", &[("CLOUDFLARE_API_TOKEN", "Cloudflare/api token")]),
         &fixture(),
@@ -166,21 +216,50 @@ fn the_seed_example_resolves_with_one_op_call_and_stdin_closed() {
     assert_eq!(env["CLOUDFLARE_API_TOKEN"], "cf-token-cnry7");
     let log = op_log(&sb);
     assert_eq!(log.len(), 1, "{log:?}");
-    assert_eq!(
-        log[0]["argv"],
-        json!([
-            "item",
-            "get",
-            "Cloudflare",
-            "--vault",
-            "Development",
-            "--format",
-            "json"
-        ])
-    );
-    assert_eq!(log[0]["stdin_kind"], "null");
+    assert_eq!(log[0]["argv"], json!(["inject"]));
+    assert_eq!(log[0]["stdin_kind"], "pipe");
     assert_eq!(log[0]["stdin_is_tty"], false);
     assert_eq!(log[0]["has_service_account_token"], false);
+    // Enclosed, as the name holds a space; between markers with a
+    // 128-bit nonce.
+    let template = log[0]["stdin"].as_str().unwrap();
+    let nonce = template
+        .strip_prefix("<sesame-")
+        .and_then(|t| t.split_once('-'))
+        .unwrap()
+        .0;
+    assert!(
+        nonce.len() == 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{template}"
+    );
+    assert_eq!(
+        template,
+        format!("<sesame-{nonce}-begin-0>{{{{ op://Development/Cloudflare/api token }}}}<sesame-{nonce}-end-0>\n")
+    );
+}
+
+#[test]
+fn the_account_is_passed_to_every_op_call() {
+    let secrets = [
+        ("CF", "Cloudflare/api token"),
+        ("UNICODE", "Café ✓ (prod) #1, \"x\"; 'y'/clé: «api» & <more>"),
+    ];
+    let sb = op_sandbox(&op_config("account = \"my.1password.com\"", &secrets), &fixture());
+    let (env, _) = child_env(&sb, &[]);
+    assert_eq!(env["CF"], "cf-token-cnry7");
+    assert_eq!(env["UNICODE"], "unicode-name-cnry7");
+    let log = op_log(&sb);
+    assert_eq!(log.len(), 2, "{log:?}");
+    let (inject, others) = split_log(&log);
+    assert_eq!(inject[0]["argv"], json!(["inject", "--account", "my.1password.com"]));
+    assert!(
+        others[0]["argv"]
+            .as_array()
+            .unwrap()
+            .ends_with(&[json!("--account"), json!("my.1password.com")]),
+        "{:?}",
+        others[0]
+    );
 }
 
 #[test]
@@ -198,8 +277,10 @@ fn op_never_sees_sesames_stdin() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "for the command|hunter2-cnry7");
     let log = op_log(&sb);
     assert_eq!(log.len(), 1);
-    assert_eq!(log[0]["stdin_kind"], "null", "{:?}", log[0]);
-    assert_eq!(log[0]["stdin"], Value::Null);
+    // op's stdin is sesame's template, never sesame's own stdin.
+    assert_eq!(log[0]["stdin_kind"], "pipe", "{:?}", log[0]);
+    assert_eq!(injected_references(&log[0]), ["op://Development/Login/password"]);
+    assert!(!log[0]["stdin"].as_str().unwrap().contains("for the command"));
 }
 
 #[test]
@@ -229,9 +310,16 @@ fn every_value_form_resolves() {
     for (name, value) in expected {
         assert_eq!(env[name], value, "{name}");
     }
-    // Cloudflare, Login, login and DB: one call per item as written.
+    // One `op inject` for every reference op's syntax expresses (the two
+    // with a section are one), one `op item get` for the vault whose name
+    // it does not.
     let log = op_log(&sb);
-    assert_eq!(log.len(), 4, "{log:?}");
+    assert_eq!(log.len(), 2, "{log:?}");
+    let (inject, others) = split_log(&log);
+    assert_eq!(injected_references(inject[0]).len(), 6, "{:?}", inject[0]);
+    assert_eq!(others[0]["argv"][2], "DB");
+    assert_eq!(others[0]["argv"][4], "Équipe ☃ prod");
+    assert_only_inject_reads_stdin(&log);
 }
 
 #[test]
@@ -244,10 +332,24 @@ fn names_with_spaces_punctuation_and_unicode_resolve() {
     let (env, _) = child_env(&sb, &[]);
     assert_eq!(env["UNICODE_NAMES"], "unicode-name-cnry7");
     assert_eq!(env["DASH"], "dash-cnry7");
+    // Names outside op's reference syntax never reach a template.
+    let log = op_log(&sb);
+    assert_eq!(log.len(), 2, "{log:?}");
+    let (inject, others) = split_log(&log);
+    assert_eq!(injected_references(inject[0]), ["op://Development/-dash item/password"]);
+    assert_eq!(others[0]["argv"][2], "Café ✓ (prod) #1, \"x\"; 'y'");
+
+    // When op inject fails, a title starting with `-` is read with
+    // `op item get ... -- TITLE`.
+    let config =
+        op_config("", &secrets) + "GONE = { provider = \"op\", value = \"Nothing/x\", if_missing = \"ignore\" }\n";
+    let sb = op_sandbox(&config, &fixture());
+    let (env, _) = child_env(&sb, &[]);
+    assert_eq!(env["DASH"], "dash-cnry7");
     let log = op_log(&sb);
     let dash = log
         .iter()
-        .find(|e| e["argv"].to_string().contains("-dash item"))
+        .find(|e| e["argv"].to_string().contains("-dash item") && e["argv"][0] == "item")
         .unwrap();
     assert_eq!(
         dash["argv"].as_array().unwrap().iter().rev().nth(1).unwrap(),
@@ -268,51 +370,131 @@ fn odd_values_round_trip_byte_for_byte() {
     for (name, value) in ODD {
         assert_eq!(env[*name].as_bytes(), value.as_bytes(), "{name}");
     }
-    assert_eq!(op_log(&sb).len(), 1, "one item, one call");
+    let log = op_log(&sb);
+    assert_eq!(log.len(), 1, "one call: {log:?}");
+    assert_eq!(log[0]["argv"], json!(["inject"]), "the values went through op inject");
 }
 
 #[test]
-fn thirty_references_across_ten_items_use_ten_concurrent_op_calls() {
+fn values_that_look_like_markers_or_references_round_trip() {
+    let zeros = "0".repeat(32);
+    let values = [
+        format!("<sesame-{zeros}-end-0>\n<sesame-{zeros}-begin-1>cnry7"),
+        format!("x<sesame-{zeros}-end-1>"),
+        "<sesame-begin-0>{{ op://Development/Cloudflare/api token }} op://Development/Login/password cnry7".to_string(),
+        "}}\n{{ cnry7 <sesame-".to_string(),
+    ];
+    let mut data = fixture();
+    let fields: Vec<Value> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({"id": format!("m{i}"), "type": "CONCEALED", "label": format!("marker {i}"), "value": v}))
+        .collect();
+    data["vaults"][0]["items"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"title": "Markers", "fields": fields}));
+    let secrets: Vec<(String, String)> = (0..values.len())
+        .map(|i| (format!("M{i}"), format!("Markers/marker {i}")))
+        .collect();
+    let mut refs: Vec<(&str, &str)> = secrets.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    refs.push(("AFTER", "Login/username"));
+    let sb = op_sandbox(&op_config("", &refs), &data);
+    let (env, _) = child_env(&sb, &[]);
+    for (i, value) in values.iter().enumerate() {
+        assert_eq!(env[&format!("M{i}")].as_bytes(), value.as_bytes(), "M{i}");
+    }
+    assert_eq!(env["AFTER"], "me-cnry7");
+    let log = op_log(&sb);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["argv"], json!(["inject"]));
+}
+
+/// `Service N/key one|two|three` for N in 1..=10, as (name, value).
+fn thirty_secrets() -> Vec<(String, String)> {
     let fields = ["key one", "key two", "key three"];
-    let secrets: Vec<(String, String)> = (1..=10)
+    (1..=10)
         .flat_map(|n| {
             fields
                 .iter()
                 .enumerate()
                 .map(move |(i, f)| (format!("S{n}_{i}"), format!("Service {n}/{f}")))
         })
-        .collect();
+        .collect()
+}
+
+#[track_caller]
+fn assert_thirty_values(env: &BTreeMap<String, String>) {
+    for n in 1..=10 {
+        assert_eq!(env[&format!("S{n}_0")], format!("s{n}-one-cnry7"));
+        assert_eq!(env[&format!("S{n}_1")], format!("s{n}-two-cnry7"));
+        assert_eq!(env[&format!("S{n}_2")], format!("s{n}-three-cnry7"));
+    }
+}
+
+#[test]
+fn thirty_references_across_ten_items_use_one_op_inject() {
+    let secrets = thirty_secrets();
     let refs: Vec<(&str, &str)> = secrets.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    for (extra, bound) in [("", 8), ("concurrency = 3", 3), ("concurrency = 10", 10)] {
-        let mut sb = op_sandbox(&op_config(extra, &refs), &fixture());
+    let mut sb = op_sandbox(&op_config("", &refs), &fixture());
+    sb.set("OP_STANDIN_DELAY_MS", "300");
+    let started = Instant::now();
+    let (env, _) = child_env(&sb, &[]);
+    let elapsed = started.elapsed();
+    assert_thirty_values(&env);
+    let log = op_log(&sb);
+    assert_eq!(log.len(), 1, "exactly one op process: {log:?}");
+    assert_eq!(log[0]["argv"], json!(["inject"]));
+    let mut injected = injected_references(&log[0]);
+    injected.sort();
+    let mut expected: Vec<String> = secrets.iter().map(|(_, v)| format!("op://Development/{v}")).collect();
+    expected.sort();
+    assert_eq!(injected, expected);
+    assert_only_inject_reads_stdin(&log);
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+}
+
+#[test]
+fn when_op_inject_fails_items_are_read_one_by_one_concurrently_with_precise_errors() {
+    let secrets = thirty_secrets();
+    let mut refs: Vec<(&str, &str)> = secrets.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    refs.push(("ALSO_OK", "Login/username"));
+    let tail = "GONE = { provider = \"op\", value = \"Nothing here/x\", if_missing = \"warn\" }\n\
+                NOFIELD = { provider = \"op\", value = \"Service 3/nope\", default = \"fallback\" }\n";
+    for (extra, bound) in [("", 16), ("concurrency = 3", 3), ("concurrency = 10", 10)] {
+        let config = op_config(extra, &refs) + tail;
+        let mut sb = op_sandbox(&config, &fixture());
         sb.set("OP_STANDIN_DELAY_MS", "300");
-        let (env, _) = child_env(&sb, &[]);
-        for n in 1..=10 {
-            assert_eq!(env[&format!("S{n}_0")], format!("s{n}-one-cnry7"));
-            assert_eq!(env[&format!("S{n}_2")], format!("s{n}-three-cnry7"));
-        }
+        let (env, stderr) = child_env(&sb, &[]);
+        assert_thirty_values(&env);
+        assert_eq!(env["ALSO_OK"], "me-cnry7");
+        // Not found, whichever path found it: if_missing and default apply.
+        assert!(!env.contains_key("GONE"));
+        assert!(
+            stderr.contains("warning: secret `GONE`")
+                && stderr.contains("vault `Development` has no item `Nothing here`"),
+            "{stderr}"
+        );
+        assert_eq!(env["NOFIELD"], "fallback");
+
         let log = op_log(&sb);
-        assert_eq!(log.len(), 10, "one op per item: {log:?}");
-        let mut items: Vec<String> = log.iter().map(|e| e["argv"][2].as_str().unwrap().to_string()).collect();
+        let (inject, gets) = split_log(&log);
+        assert_eq!(inject.len(), 1, "{log:?}");
+        assert!(
+            inject[0]["exit"] == 1
+                && inject[0]["end"].as_f64() <= gets.iter().map(|g| g["start"].as_f64().unwrap()).reduce(f64::min),
+            "op inject first, and it failed: {log:?}"
+        );
+        // At most one op item get per item (Service 1-10, Login, Nothing here).
+        let mut items: Vec<&str> = gets.iter().map(|e| e["argv"][2].as_str().unwrap()).collect();
+        assert_eq!(items.len(), 12, "{log:?}");
         items.sort();
         items.dedup();
-        assert_eq!(items.len(), 10);
-        // How many ran at once, from the start and end times.
-        let overlap = log
-            .iter()
-            .map(|e| {
-                let t = e["start"].as_f64().unwrap();
-                log.iter()
-                    .filter(|o| o["start"].as_f64().unwrap() <= t && o["end"].as_f64().unwrap() > t)
-                    .count()
-            })
-            .max()
-            .unwrap();
+        assert_eq!(items.len(), 12, "one call per item: {items:?}");
+        assert_only_inject_reads_stdin(&log);
+        let overlap = max_overlap(&gets);
         assert!(overlap <= bound, "at most {bound} at once, saw {overlap}");
-        assert!(
-            overlap >= 2.min(bound),
-            "calls run concurrently ({extra}), saw {overlap}"
-        );
+        assert!(overlap >= 2, "calls run concurrently ({extra}), saw {overlap}");
     }
 }
 
@@ -338,6 +520,7 @@ fn a_token_from_another_secret_reaches_op_only() {
     assert!(!stderr.contains("ops_right"), "{stderr}");
     let log = op_log(&sb);
     assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["argv"], json!(["inject"]));
     assert_eq!(log[0]["has_service_account_token"], true);
 
     // A wrong token is rejected by op, and said so.
@@ -348,6 +531,7 @@ fn a_token_from_another_secret_reaches_op_only() {
         "{err}"
     );
     assert!(!err.contains("ops_wrong"), "{err}");
+    assert_eq!(op_log(&sb).len(), 2, "a rejected token is not asked again item by item");
 
     // Asked for as a secret, the variable does reach the command.
     let config = config
@@ -391,13 +575,27 @@ fn op_not_installed_says_how_to_install_or_use_connect() {
 fn not_signed_in_says_how_to_sign_in() {
     let mut data = fixture();
     data["signed_in"] = json!(false);
-    let sb = op_sandbox(&op_config("", &[("CF", "Cloudflare/api token")]), &data);
+    let secrets = [
+        ("CF", "Cloudflare/api token"),
+        ("LOGIN", "Login"),
+        ("SVC", "Service 1/key one"),
+    ];
+    let sb = op_sandbox(&op_config("", &secrets), &data);
     let err = failing(&sb);
-    assert!(err.contains("secret `CF`") && err.contains("not signed in"), "{err}");
+    for name in ["CF", "LOGIN", "SVC"] {
+        let start = err
+            .find(&format!("secret `{name}`"))
+            .unwrap_or_else(|| panic!("{name}:\n{err}"));
+        assert!(err[start..].lines().next().unwrap().contains("not signed in"), "{err}");
+    }
     assert!(
         err.contains("op signin") && err.contains("OP_SERVICE_ACCOUNT_TOKEN"),
         "{err}"
     );
+    // Reported for all from the one op inject, not asked again per item.
+    let log = op_log(&sb);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["argv"], json!(["inject"]));
 }
 
 #[test]
@@ -441,6 +639,12 @@ fn missing_vault_item_and_field_and_ambiguous_titles_are_explained() {
         err.contains("twinaaaaaaaaaaaaaaaaaaaaaa") && err.contains("twinbbbbbbbbbbbbbbbbbbbbbb"),
         "the IDs to use:\n{err}"
     );
+    // One op inject (which fails), then one op item get per item:
+    // Nowhere/Cloudflare, Nothing here, Cloudflare, Twin.
+    let log = op_log(&sb);
+    let (inject, gets) = split_log(&log);
+    assert_eq!((inject.len(), gets.len()), (1, 4), "{log:?}");
+    assert_only_inject_reads_stdin(&log);
 }
 
 #[test]
@@ -458,6 +662,9 @@ fn missing_items_and_fields_follow_if_missing_and_defaults() {
         stderr.contains("warning: secret `GONE`") && stderr.contains("has no item `Nothing`"),
         "{stderr}"
     );
+    // op inject fails on `Nothing`; Nothing and Login are then read.
+    let log = op_log(&sb);
+    assert_eq!(log.len(), 3, "{log:?}");
 }
 
 #[test]
@@ -501,8 +708,7 @@ fn a_hanging_op_times_out_and_is_killed() {
     let run = sb.run(&["--timeout", "2s", "exec", "--", "true"]);
     run.assert_code(125);
     assert!(
-        run.stderr()
-            .contains("`op item get Cloudflare --vault Development` did not answer within 1.9s"),
+        run.stderr().contains("`op inject` did not answer within 1.9s"),
         "{}",
         run.stderr()
     );

@@ -1,16 +1,21 @@
-//! The `op` CLI mode: one `op item get ITEM --vault V --format json` per
-//! distinct item, run concurrently with a bounded limit.
+//! The `op` CLI mode: one `op inject` for every reference op's syntax can
+//! express (the happy path is one process), and `op item get ITEM --vault V
+//! --format json` per distinct item for the others and when `op inject`
+//! fails, run concurrently with a bounded limit.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sesame_core::{BackendError, EnvSnapshot, SecretValue};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::item::Item;
+use crate::reference::Reference;
 use crate::{describe, ItemKey};
 
 /// How to run `op`.
@@ -155,36 +160,46 @@ pub struct Batch<'a> {
     pub limit: Arc<Semaphore>,
 }
 
+/// What one `op inject` call gave.
+#[derive(Debug)]
+pub enum Injected {
+    /// One value per reference, in order.
+    Values(Vec<SecretValue>),
+    /// A failure that concerns every reference alike (not signed in, token
+    /// rejected, unknown account, timeout, op not runnable): asking item by
+    /// item would only repeat it.
+    Failed(BackendError),
+    /// op refused the template (a reference it could not read, most
+    /// likely) or answered something unexpected: read the items one by one
+    /// for a precise error per secret. The reason is for the debug log and
+    /// never holds a value.
+    Fallback(String),
+}
+
 impl Batch<'_> {
-    /// Fetches one item.
-    pub async fn item(&self, key: &ItemKey) -> Result<Item, BackendError> {
-        let _permit = self.limit.acquire().await.expect("the semaphore is never closed");
+    /// `op ARGS... [--account A]` with sesame's environment for op, the
+    /// service-account token, stdout and stderr piped, and `stdin`.
+    fn command(&self, args: &[&str], tail: &[&str], stdin: Stdio) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.op);
-        cmd.args(["item", "get"]);
-        if key.item.starts_with('-') {
-            cmd.args(["--vault", &key.vault, "--format", "json"]);
-            if let Some(account) = &self.settings.account {
-                cmd.args(["--account", account]);
-            }
-            cmd.args(["--", &key.item]);
-        } else {
-            cmd.args([&key.item, "--vault", &key.vault, "--format", "json"]);
-            if let Some(account) = &self.settings.account {
-                cmd.args(["--account", account]);
-            }
+        cmd.args(args);
+        if let Some(account) = &self.settings.account {
+            cmd.args(["--account", account]);
         }
+        cmd.args(tail);
         cmd.env_clear()
             .envs(op_env(self.env, self.settings.account.as_deref()))
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(token) = &self.token {
             cmd.env("OP_SERVICE_ACCOUNT_TOKEN", token.expose());
         }
-        let started = Instant::now();
-        let deadline = (started + self.timeout).min(self.deadline);
-        let child = cmd.spawn().map_err(|e| match e.kind() {
+        cmd
+    }
+
+    fn spawn_error(&self, e: std::io::Error) -> BackendError {
+        match e.kind() {
             std::io::ErrorKind::NotFound => BackendError::failed(
                 format!(
                     "the 1Password CLI is not installed (`{}` does not exist)",
@@ -196,36 +211,125 @@ impl Batch<'_> {
                 format!("could not run the 1Password CLI `{}`: {e}", self.op.display()),
                 Some("check that `op_path` names the op binary and that it is executable".into()),
             ),
-        })?;
+        }
+    }
+
+    /// Reads every reference with one `op inject`: the template goes to
+    /// op's stdin (the only call that gets one; every other has /dev/null),
+    /// each reference enclosed as `{{ op://... }}` (names may hold spaces)
+    /// between markers holding a fresh random nonce, and the values are cut
+    /// from stdout between those markers, byte for byte. Every reference
+    /// must be [`Reference::is_plain`].
+    pub async fn inject(&self, references: &[&Reference]) -> Injected {
+        debug_assert!(references.iter().all(|r| r.is_plain()));
+        let _permit = self.limit.acquire().await.expect("the semaphore is never closed");
+        let nonce = nonce();
+        let template = template(&nonce, references);
+        let mut cmd = self.command(&["inject"], &[], Stdio::piped());
+        let started = Instant::now();
+        let deadline = (started + self.timeout).min(self.deadline);
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => return Injected::Failed(self.spawn_error(e)),
+        };
+        tracing::debug!(references = references.len(), "running op inject");
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let write = async move {
+            let written = stdin.write_all(template.as_bytes()).await;
+            // Closing stdin ends the template.
+            drop(stdin);
+            written
+        };
+        let (written, output) =
+            match tokio::time::timeout_at(deadline, async { tokio::join!(write, child.wait_with_output()) }).await {
+                Ok((written, Ok(output))) => (written, output),
+                Ok((_, Err(e))) => return Injected::Fallback(format!("waiting for `op inject` failed: {e}")),
+                // Dropping the future drops the child, which kills it. A
+                // prompt nobody answered would only be asked again.
+                Err(_) => {
+                    return Injected::Failed(self.timed_out("`op inject`".into(), deadline - started));
+                }
+            };
+        let mut stdout = output.stdout;
+        tracing::debug!(status = ?output.status, elapsed = ?started.elapsed(), "op inject answered");
+        if !output.status.success() {
+            let message = error_message(&String::from_utf8_lossy(&output.stderr));
+            let mut names: Vec<String> = Vec::new();
+            for r in references {
+                names.push(r.to_string());
+                names.extend([r.vault.clone(), r.item.clone(), r.field.clone()]);
+                names.extend(r.section.clone());
+            }
+            names.extend(self.settings.account.clone());
+            let kind = classify(&without_names(&message, &names));
+            return match self.session_failure(kind, &message) {
+                Some(error) => Injected::Failed(error),
+                None => Injected::Fallback(format!("op inject failed: {}", one_line(&message))),
+            };
+        }
+        if let Err(e) = written {
+            return Injected::Fallback(format!("writing the template to `op inject` failed: {e}"));
+        }
+        let values = parse_injected(&stdout, &nonce, references.len());
+        stdout.fill(0);
+        match values {
+            Some(values) => Injected::Values(values),
+            None => Injected::Fallback("`op inject` printed something unexpected".into()),
+        }
+    }
+
+    /// Fetches one item.
+    pub async fn item(&self, key: &ItemKey) -> Result<Item, BackendError> {
+        let _permit = self.limit.acquire().await.expect("the semaphore is never closed");
+        let mut cmd = if key.item.starts_with('-') {
+            self.command(
+                &["item", "get", "--vault", &key.vault, "--format", "json"],
+                &["--", &key.item],
+                Stdio::null(),
+            )
+        } else {
+            self.command(
+                &["item", "get", &key.item, "--vault", &key.vault, "--format", "json"],
+                &[],
+                Stdio::null(),
+            )
+        };
+        let started = Instant::now();
+        let deadline = (started + self.timeout).min(self.deadline);
+        let child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
         tracing::debug!(vault = %key.vault, item = %key.item, "running op item get");
         let output = match tokio::time::timeout_at(deadline, child.wait_with_output()).await {
             Ok(Ok(output)) => output,
             Ok(Err(e)) => return Err(BackendError::failed(format!("waiting for `op` failed: {e}"), None)),
             // Dropping the future drops the child, which kills it.
-            Err(_) => return Err(self.timed_out(key, deadline - started)),
+            Err(_) => {
+                return Err(self.timed_out(
+                    format!("`op item get {} --vault {}`", quote(&key.item), quote(&key.vault)),
+                    deadline - started,
+                ))
+            }
         };
         tracing::debug!(vault = %key.vault, item = %key.item, status = ?output.status, elapsed = ?started.elapsed(), "op answered");
         if output.status.success() {
-            return Item::from_json(&output.stdout).map_err(|e| {
+            let mut stdout = output.stdout;
+            let item = Item::from_json(&stdout).map_err(|e| {
                 BackendError::failed(
                     format!("`op item get {}` printed something unexpected: {e}", quote(&key.item)),
                     Some("check the 1Password CLI is version 2 or later (`op --version`)".into()),
                 )
             });
+            stdout.fill(0);
+            return item;
         }
         let stderr = String::from_utf8_lossy(&output.stderr);
         let message = error_message(&stderr);
         Err(self.failure(key, &message, output.status))
     }
 
-    fn timed_out(&self, key: &ItemKey, after: Duration) -> BackendError {
+    /// `what` (an op command line) did not answer within `after`.
+    fn timed_out(&self, what: String, after: Duration) -> BackendError {
         BackendError::failed(
-            format!(
-                "`op item get {} --vault {}` did not answer within {}",
-                quote(&key.item),
-                quote(&key.vault),
-                describe(after)
-            ),
+            format!("{what} did not answer within {}", describe(after)),
             Some(if self.service_account {
                 "check the network, or raise the provider's `timeout` (and `--timeout`, which bounds the whole run)"
                     .into()
@@ -238,10 +342,42 @@ impl Batch<'_> {
         )
     }
 
+    /// The error of a failure that concerns the whole session, whatever was
+    /// asked: the account is unknown, or op is not signed in (or its token
+    /// was rejected).
+    fn session_failure(&self, kind: OpFailure, message: &str) -> Option<BackendError> {
+        match kind {
+            OpFailure::AccountNotFound => Some(BackendError::failed(
+                format!(
+                    "the 1Password account `{}` is not known to op",
+                    self.settings.account.as_deref().unwrap_or("(default)")
+                ),
+                Some("`op account list` shows the accounts op knows; set `account` to one of them, or add it with `op account add`".into()),
+            )),
+            OpFailure::Auth if self.service_account => Some(BackendError::failed(
+                format!("1Password rejected the service-account token ({})", one_line(message)),
+                Some("check the token (`token` or OP_SERVICE_ACCOUNT_TOKEN): it may be mistyped, expired or revoked".into()),
+            )),
+            OpFailure::Auth => Some(BackendError::failed(
+                format!("op is not signed in to 1Password ({})", one_line(message)),
+                Some(
+                    "run `op signin` (or unlock the 1Password app with CLI integration turned on), \
+                     or set a service-account token: OP_SERVICE_ACCOUNT_TOKEN or `token = { secret = \"...\" }`"
+                        .into(),
+                ),
+            )),
+            _ => None,
+        }
+    }
+
     fn failure(&self, key: &ItemKey, message: &str, status: std::process::ExitStatus) -> BackendError {
         let vault = &key.vault;
         let item = &key.item;
-        match classify(message) {
+        let kind = classify(message);
+        if let Some(error) = self.session_failure(kind, message) {
+            return error;
+        }
+        match kind {
             OpFailure::ItemNotFound => BackendError::not_found(format!("vault `{vault}` has no item `{item}`")),
             OpFailure::VaultNotFound => BackendError::failed(
                 format!("vault `{vault}` was not found"),
@@ -252,36 +388,25 @@ impl Batch<'_> {
                 }),
             ),
             OpFailure::Ambiguous => {
-                let choices: Vec<&str> = message.lines().skip(1).map(str::trim).filter(|l| !l.is_empty()).collect();
+                let choices: Vec<&str> = message
+                    .lines()
+                    .skip(1)
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
                 BackendError::failed(
                     format!("more than one item in vault `{vault}` is titled `{item}`"),
                     Some(if choices.is_empty() {
                         "refer to the item by its ID instead of its title".to_string()
                     } else {
-                        format!("refer to the item by its ID instead of its title:\n    {}", choices.join("\n    "))
+                        format!(
+                            "refer to the item by its ID instead of its title:\n    {}",
+                            choices.join("\n    ")
+                        )
                     }),
                 )
             }
-            OpFailure::AccountNotFound => BackendError::failed(
-                format!(
-                    "the 1Password account `{}` is not known to op",
-                    self.settings.account.as_deref().unwrap_or("(default)")
-                ),
-                Some("`op account list` shows the accounts op knows; set `account` to one of them, or add it with `op account add`".into()),
-            ),
-            OpFailure::Auth if self.service_account => BackendError::failed(
-                format!("1Password rejected the service-account token ({})", one_line(message)),
-                Some("check the token (`token` or OP_SERVICE_ACCOUNT_TOKEN): it may be mistyped, expired or revoked".into()),
-            ),
-            OpFailure::Auth => BackendError::failed(
-                format!("op is not signed in to 1Password ({})", one_line(message)),
-                Some(
-                    "run `op signin` (or unlock the 1Password app with CLI integration turned on), \
-                     or set a service-account token: OP_SERVICE_ACCOUNT_TOKEN or `token = { secret = \"...\" }`"
-                        .into(),
-                ),
-            ),
-            OpFailure::Other => {
+            OpFailure::AccountNotFound | OpFailure::Auth | OpFailure::Other => {
                 let what = if message.is_empty() {
                     match status.code() {
                         Some(code) => format!("op exited with status {code} and printed no error"),
@@ -291,12 +416,97 @@ impl Batch<'_> {
                     format!("op failed: {}", one_line(message))
                 };
                 BackendError::failed(
-                    format!("`op item get {} --vault {}`: {what}", quote(&key.item), quote(&key.vault)),
+                    format!(
+                        "`op item get {} --vault {}`: {what}",
+                        quote(&key.item),
+                        quote(&key.vault)
+                    ),
                     Some("run that command in a terminal to see more".into()),
                 )
             }
         }
     }
+}
+
+/// A fresh 128-bit random nonce in hex, from the OS's random source.
+fn nonce() -> String {
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_err() {
+        // RandomState's keys come from the OS's random source too.
+        use std::hash::{BuildHasher, Hasher};
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_usize(i);
+            hasher.write_u128(now);
+            hasher.write_u32(std::process::id());
+            chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The markers around the value of reference `index`.
+fn markers(nonce: &str, index: usize) -> (String, String) {
+    (
+        format!("<sesame-{nonce}-begin-{index}>"),
+        format!("<sesame-{nonce}-end-{index}>"),
+    )
+}
+
+/// The `op inject` template: one line per reference,
+/// `<sesame-NONCE-begin-N>{{ op://V/ITEM/[SECTION/]FIELD }}<sesame-NONCE-end-N>`.
+/// The markers hold nothing op reads as a reference or a variable.
+pub fn template(nonce: &str, references: &[&Reference]) -> String {
+    let mut text = String::new();
+    for (index, reference) in references.iter().enumerate() {
+        let (begin, end) = markers(nonce, index);
+        text.push_str(&format!("{begin}{{{{ {reference} }}}}{end}\n"));
+    }
+    text
+}
+
+/// The `count` values in what `op inject` printed for [`template`]: the
+/// bytes between each pair of markers, exactly. A value cannot hold a
+/// marker: the nonce is fresh and random, so text that looks like a marker
+/// has another nonce. None if a marker is missing or a value is not UTF-8.
+pub fn parse_injected(output: &[u8], nonce: &str, count: usize) -> Option<Vec<SecretValue>> {
+    let mut values = Vec::with_capacity(count);
+    let mut at = 0;
+    for index in 0..count {
+        let (begin, end) = markers(nonce, index);
+        let start = at + find(&output[at..], begin.as_bytes())? + begin.len();
+        let stop = start + find(&output[start..], end.as_bytes())?;
+        values.push(SecretValue::new(std::str::from_utf8(&output[start..stop]).ok()?));
+        at = stop + end.len();
+    }
+    Some(values)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+/// The message, lowercased, with every name in `names` taken out, so the
+/// names a reference holds (an item titled "Sign in", say) cannot make the
+/// message read as something else.
+fn without_names(message: &str, names: &[String]) -> String {
+    let mut names: Vec<String> = names
+        .iter()
+        .map(|n| n.to_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect();
+    // Longest first, so a full reference goes before the names in it.
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let mut text = message.to_lowercase();
+    for name in names {
+        text = text.replace(&name, "");
+    }
+    text
 }
 
 /// `op`'s errors by meaning.
@@ -555,6 +765,94 @@ mod tests {
             .map(|(k, _)| k)
             .collect();
         assert_eq!(names, ["PATH", "OP_ACCOUNT", "OP_SESSION_my"]);
+    }
+
+    fn refs(values: &[&str]) -> Vec<Reference> {
+        values
+            .iter()
+            .map(|v| Reference::parse(v, Some("Dev Vault")).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_template_encloses_every_reference_between_markers() {
+        let references = refs(&["Service 1 api token/key one", "op://V/I/Admin/account id", "Login"]);
+        let references: Vec<&Reference> = references.iter().collect();
+        let text = template("00ff", &references);
+        assert_eq!(
+            text,
+            "<sesame-00ff-begin-0>{{ op://Dev Vault/Service 1 api token/key one }}<sesame-00ff-end-0>\n\
+             <sesame-00ff-begin-1>{{ op://V/I/Admin/account id }}<sesame-00ff-end-1>\n\
+             <sesame-00ff-begin-2>{{ op://Dev Vault/Login/password }}<sesame-00ff-end-2>\n"
+        );
+        assert!(!text.contains('$'), "nothing op would expand");
+    }
+
+    #[test]
+    fn nonces_are_128_bit_hex_and_fresh() {
+        let (a, b) = (nonce(), nonce());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn injected_values_are_cut_byte_for_byte() {
+        let nonce = nonce();
+        let other = nonce_unlike(&nonce);
+        let values = [
+            "multi\nline\n".to_string(),
+            "a=b \"q\" 'x' ünï 😀 \r\n\t ".to_string(),
+            String::new(),
+            format!("<sesame-{other}-end-3><sesame-{other}-begin-4>looks like a marker"),
+            "<sesame-begin-0>{{ op://V/I/F }}</sesame>".to_string(),
+        ];
+        let mut output = String::new();
+        for (i, value) in values.iter().enumerate() {
+            let (begin, end) = markers(&nonce, i);
+            output.push_str(&format!("{begin}{value}{end}\n"));
+        }
+        let parsed = parse_injected(output.as_bytes(), &nonce, values.len()).unwrap();
+        let parsed: Vec<&str> = parsed.iter().map(SecretValue::expose).collect();
+        assert_eq!(parsed, values);
+        assert!(parse_injected(output.as_bytes(), &nonce, values.len() + 1).is_none());
+        assert!(parse_injected(output.as_bytes(), &other, 1).is_none());
+        assert!(parse_injected(b"", &nonce, 1).is_none());
+        let (begin, end) = markers(&nonce, 0);
+        let mut bad = begin.into_bytes();
+        bad.extend([0xff, 0xfe]);
+        bad.extend(end.into_bytes());
+        assert!(parse_injected(&bad, &nonce, 1).is_none(), "not UTF-8");
+    }
+
+    fn nonce_unlike(nonce: &str) -> String {
+        loop {
+            let other = super::nonce();
+            if other != nonce {
+                return other;
+            }
+        }
+    }
+
+    #[test]
+    fn names_in_inject_errors_do_not_change_their_meaning() {
+        let message = "could not read secret 'op://Unauthorized/Sign in page/password': could not get item \
+                       Unauthorized/Sign in page: \"Sign in page\" isn't an item in the \"Unauthorized\" vault.";
+        assert_eq!(classify(message), OpFailure::Auth, "the names alone would say so");
+        let names = [
+            "op://Unauthorized/Sign in page/password",
+            "Unauthorized",
+            "Sign in page",
+            "password",
+        ]
+        .map(String::from);
+        assert_eq!(classify(&without_names(message, &names)), OpFailure::ItemNotFound);
+        let signed_out = "could not read secret 'op://V/I/F': error initializing client: You are not currently \
+                          signed in. Please run `op signin --help` for instructions";
+        assert_eq!(
+            classify(&without_names(signed_out, &["op://V/I/F".into()])),
+            OpFailure::Auth
+        );
     }
 
     #[test]

@@ -15,12 +15,20 @@
 //! Values: `op://VAULT/ITEM[/SECTION]/FIELD`, or with `vault` set, `ITEM`
 //! (its password), `ITEM/FIELD` and `ITEM/SECTION/FIELD` (see [`Reference`]).
 //!
-//! **CLI mode** (the default): every distinct item of a run is read with one
-//! `op item get ITEM --vault V --format json`, at most `concurrency` at once,
-//! and every field is taken from that JSON; so 30 secrets in 10 items cost
-//! 10 `op` processes running side by side. `op` runs without a shell, with
-//! stdin on /dev/null, with an environment built from sesame's snapshot, and
-//! the service-account token (if configured) reaches `op` only.
+//! **CLI mode** (the default): the happy path is one `op` process per run.
+//! Every reference op's syntax can express ([`Reference::is_plain`]) goes
+//! into one `op inject` template, enclosed as `{{ op://V/ITEM/FIELD }}`
+//! between markers holding a random nonce; the template is written to op's
+//! stdin and the values are cut from its stdout byte for byte. Any other
+//! reference is read from `op item get ITEM --vault V --format json`, one
+//! per item, alongside. If `op inject` fails (a reference it cannot read,
+//! ...), its references are read item by item too, so each secret gets its
+//! own error (at most 1 + items processes); a failure that concerns every
+//! call (not signed in, rejected token, unknown account, timeout) is
+//! reported for all at once. At most `concurrency` `op` processes run at
+//! once. `op` runs without a shell, with stdin on /dev/null except for the
+//! template, with an environment built from sesame's snapshot, and the
+//! service-account token (if configured) reaches `op` only.
 //!
 //! **Connect mode** (with `connect_host`, or `OP_CONNECT_HOST` in the
 //! environment): the same items through the Connect REST API, with
@@ -48,7 +56,8 @@ use tokio::time::Instant;
 pub use item::{Item, Missing};
 pub use reference::Reference;
 
-/// How many items are fetched at once unless `concurrency` says otherwise.
+/// How many `op` processes or Connect requests run at once unless
+/// `concurrency` says otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// `[providers.NAME]` with `type = "1password"`.
@@ -80,7 +89,7 @@ pub struct OnePasswordConfig {
     /// Default: sesame's `--timeout`.
     #[serde(default)]
     pub timeout: Option<String>,
-    /// How many `op` processes or Connect requests may run at once (default 8).
+    /// How many `op` processes or Connect requests may run at once (default 16).
     #[serde(default)]
     pub concurrency: Option<usize>,
 }
@@ -90,6 +99,33 @@ pub struct OnePasswordConfig {
 pub(crate) struct ItemKey {
     pub vault: String,
     pub item: String,
+}
+
+impl ItemKey {
+    /// The item a reference is in.
+    fn of(reference: &Reference) -> Self {
+        Self {
+            vault: reference.vault.clone(),
+            item: reference.item.clone(),
+        }
+    }
+}
+
+/// The distinct items of `references` in order of appearance, and for each
+/// reference the index of its item.
+fn group<'r>(references: impl IntoIterator<Item = &'r Reference>) -> (Vec<ItemKey>, Vec<usize>) {
+    let mut keys: Vec<ItemKey> = Vec::new();
+    let mut index: HashMap<ItemKey, usize> = HashMap::new();
+    let groups = references
+        .into_iter()
+        .map(|r| {
+            *index.entry(ItemKey::of(r)).or_insert_with_key(|key| {
+                keys.push(key.clone());
+                keys.len() - 1
+            })
+        })
+        .collect();
+    (keys, groups)
 }
 
 #[derive(Debug)]
@@ -201,16 +237,21 @@ impl OnePasswordProvider {
         }))
     }
 
-    /// Fetches every item with `op`, one process per item.
-    async fn fetch_cli(
+    /// Resolves every reference with `op`: the plain ones (see
+    /// [`Reference::is_plain`]) with one `op inject`, the others with one
+    /// `op item get` per item, side by side. If `op inject` fails for any
+    /// reason but one that concerns every call alike (not signed in, ...),
+    /// its references are read item by item, so each secret gets its own
+    /// precise error: at most 1 + items processes.
+    async fn resolve_cli(
         &self,
         ctx: &BackendContext,
         settings: &cli::OpCli,
         token: &Option<SecretSource>,
-        keys: &[ItemKey],
+        references: &[&Reference],
         deadline: Instant,
-    ) -> Vec<Result<Item, BackendError>> {
-        let all = |e: BackendError| keys.iter().map(|_| Err(e.clone())).collect::<Vec<_>>();
+    ) -> Vec<Result<SecretValue, BackendError>> {
+        let all = |e: BackendError| references.iter().map(|_| Err(e.clone())).collect::<Vec<_>>();
         let op = match cli::find_op(settings.op_path.as_deref(), &ctx.env) {
             Ok(op) => op,
             Err(e) => return all(e),
@@ -232,7 +273,51 @@ impl OnePasswordProvider {
             deadline,
             limit: Arc::new(Semaphore::new(self.concurrency)),
         };
-        futures_util::future::join_all(keys.iter().map(|key| batch.item(key))).await
+
+        let (plain, odd): (Vec<usize>, Vec<usize>) = (0..references.len()).partition(|&i| references[i].is_plain());
+        let injected: Vec<&Reference> = plain.iter().map(|&i| references[i]).collect();
+        let (odd_keys, _) = group(odd.iter().map(|&i| references[i]));
+        let (injected, odd_items) = tokio::join!(
+            async {
+                if injected.is_empty() {
+                    cli::Injected::Values(Vec::new())
+                } else {
+                    batch.inject(&injected).await
+                }
+            },
+            futures_util::future::join_all(odd_keys.iter().map(|key| batch.item(key)))
+        );
+        let mut items: HashMap<ItemKey, Result<Item, BackendError>> = odd_keys.into_iter().zip(odd_items).collect();
+        let mut results: Vec<Option<Result<SecretValue, BackendError>>> = references.iter().map(|_| None).collect();
+        match injected {
+            cli::Injected::Values(values) => {
+                for (&i, value) in plain.iter().zip(values) {
+                    results[i] = Some(Ok(value));
+                }
+            }
+            cli::Injected::Failed(e) => {
+                for &i in &plain {
+                    results[i] = Some(Err(e.clone()));
+                }
+            }
+            cli::Injected::Fallback(reason) => {
+                let (keys, _) = group(plain.iter().map(|&i| references[i]));
+                let missing: Vec<ItemKey> = keys.into_iter().filter(|k| !items.contains_key(k)).collect();
+                tracing::debug!(%reason, items = missing.len(), "op inject failed; reading item by item");
+                let fetched = futures_util::future::join_all(missing.iter().map(|key| batch.item(key))).await;
+                items.extend(missing.into_iter().zip(fetched));
+            }
+        }
+        references
+            .iter()
+            .zip(results)
+            .map(|(reference, result)| {
+                result.unwrap_or_else(|| match &items[&ItemKey::of(reference)] {
+                    Ok(item) => field_value(item, reference),
+                    Err(e) => Err(e.clone()),
+                })
+            })
+            .collect()
     }
 
     /// Fetches every item from the Connect server.
@@ -402,48 +487,54 @@ impl Provider for OnePasswordProvider {
             .iter()
             .map(|r| Reference::parse(&r.reference, self.vault.as_deref()))
             .collect();
-        let mut keys: Vec<ItemKey> = Vec::new();
-        let mut index: HashMap<ItemKey, usize> = HashMap::new();
-        let groups: Vec<Option<usize>> = references
+        // Each distinct reference is resolved once.
+        let mut distinct: Vec<&Reference> = Vec::new();
+        let mut index: HashMap<&Reference, usize> = HashMap::new();
+        let slots: Vec<Option<usize>> = references
             .iter()
             .map(|r| {
                 let r = r.as_ref().ok()?;
-                let key = ItemKey {
-                    vault: r.vault.clone(),
-                    item: r.item.clone(),
-                };
-                Some(*index.entry(key.clone()).or_insert_with(|| {
-                    keys.push(key);
-                    keys.len() - 1
+                Some(*index.entry(r).or_insert_with(|| {
+                    distinct.push(r);
+                    distinct.len() - 1
                 }))
             })
             .collect();
         tracing::debug!(
             secrets = requests.len(),
-            items = keys.len(),
+            references = distinct.len(),
             "resolving 1Password references"
         );
 
-        let items = if keys.is_empty() {
+        let values = if distinct.is_empty() {
             Vec::new()
         } else {
             match &self.mode {
-                Mode::Cli { cli, token } => self.fetch_cli(ctx, cli, token, &keys, deadline).await,
-                Mode::Connect { host, token } => self.fetch_connect(ctx, host, token, &keys, deadline).await,
+                Mode::Cli { cli, token } => self.resolve_cli(ctx, cli, token, &distinct, deadline).await,
+                Mode::Connect { host, token } => {
+                    let (keys, groups) = group(distinct.iter().copied());
+                    let items = self.fetch_connect(ctx, host, token, &keys, deadline).await;
+                    distinct
+                        .iter()
+                        .zip(groups)
+                        .map(|(reference, group)| match &items[group] {
+                            Ok(item) => field_value(item, reference),
+                            Err(e) => Err(e.clone()),
+                        })
+                        .collect()
+                }
             }
         };
         references
-            .into_iter()
-            .zip(groups)
+            .iter()
+            .zip(slots)
             .zip(requests)
-            .map(|((reference, group), request)| {
-                let reference = reference?;
-                let group = group.expect("a parsed reference has an item");
-                let value = match &items[group] {
-                    Ok(item) => field_value(item, &reference),
-                    Err(e) => Err(e.clone()),
-                };
-                value.map_err(|e| about(&reference, &request.reference, &e))
+            .map(|((reference, slot), request)| {
+                let reference = reference.as_ref().map_err(Clone::clone)?;
+                let slot = slot.expect("a parsed reference has a slot");
+                values[slot]
+                    .clone()
+                    .map_err(|e| about(reference, &request.reference, &e))
             })
             .collect()
     }

@@ -11,9 +11,10 @@
 //! | `ITEM/SECTION/FIELD`           | `vault`   | `ITEM` | `SECTION` | `FIELD`  |
 //!
 //! Names are taken as written: spaces, punctuation and non-ASCII characters
-//! are fine (they are matched against 1Password's names, never passed
-//! through a shell or a template), `/` is not (refer to such an item by its
-//! ID).
+//! are fine, `/` is not (refer to such an item by its ID). A reference whose
+//! names all fit op's secret-reference syntax ([`Reference::is_plain`]) is
+//! read through an `op inject` template; any other is matched against the
+//! item's JSON, so its names never reach a template or a shell.
 
 use std::fmt;
 
@@ -97,6 +98,28 @@ impl Reference {
         Ok(Self::from_parts(vault, &parts))
     }
 
+    /// True if op's secret-reference syntax expresses this reference as
+    /// written, so `{{ op://... }}` in an `op inject` template means exactly
+    /// it: every name is made of the characters references allow (ASCII
+    /// letters and digits, `-`, `_`, `.` and spaces) and neither starts nor
+    /// ends with a space (op trims those inside `{{ }}`). Anything else
+    /// (`$`, which op expands as a variable, `}}`, quotes, non-ASCII, ...)
+    /// is read from the item's JSON instead.
+    pub fn is_plain(&self) -> bool {
+        let plain = |name: &str| {
+            !name.is_empty()
+                && !name.starts_with(' ')
+                && !name.ends_with(' ')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b' '))
+        };
+        [&self.vault, &self.item, &self.field]
+            .into_iter()
+            .chain(self.section.as_ref())
+            .all(|name| plain(name))
+    }
+
     /// `vault` plus `[item, field]` or `[item, section, field]`.
     fn from_parts(vault: &str, rest: &[&str]) -> Self {
         let (item, section, field) = match rest {
@@ -176,6 +199,35 @@ mod tests {
         let r = parse("  Café (prod) #1 ✓ /  clé: «api» ").unwrap();
         assert_eq!(r.item, "  Café (prod) #1 ✓ ");
         assert_eq!(r.field, "  clé: «api» ");
+    }
+
+    #[test]
+    fn only_names_the_reference_syntax_allows_are_plain() {
+        for plain in [
+            "Cloudflare/api token",
+            "op://Dev Vault/Service 1 api token/Admin/key-one_2.x",
+            "Login",
+            "op://V/abcdefghijklmnopqrstuvwxyz/F",
+        ] {
+            assert!(parse(plain).unwrap().is_plain(), "{plain}");
+        }
+        for odd in [
+            "Café/x",
+            "op://Équipe/DB/password",
+            "Item/a }} b",
+            "Item/{{ x",
+            "Item/$HOME",
+            "Item/${HOME}",
+            "Item/what?",
+            "Item/it's",
+            "Item/tab\there",
+            "Item/ leading",
+            "Item/trailing ",
+            "Item/Sect:ion/field",
+            "-dash item/x:y",
+        ] {
+            assert!(!parse(odd).unwrap().is_plain(), "{odd}");
+        }
     }
 
     #[test]
