@@ -52,6 +52,19 @@ pub struct RevokeRequest {
     pub data: serde_json::Value,
 }
 
+/// What [`LeaseBackend::cleanup_remote`] did.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteCleanup {
+    /// Where the backend looked, for the report (e.g. "user tokens").
+    pub scope: String,
+    /// How many credentials it examined.
+    pub examined: usize,
+    /// Labels of the expired credentials sesame had created, now deleted.
+    pub deleted: Vec<String>,
+    /// Credentials that could not be deleted, with the reason.
+    pub failures: Vec<String>,
+}
+
 /// A backend that mints and revokes short-lived credentials.
 #[async_trait]
 pub trait LeaseBackend: Send + Sync {
@@ -76,6 +89,15 @@ pub trait LeaseBackend: Send + Sync {
     /// or return `Ok(false)` if that cannot be done; `Ok(true)` means
     /// revoked or gone.
     async fn revoke(&self, ctx: &BackendContext, request: &RevokeRequest) -> Result<bool, BackendError>;
+
+    /// Lists the credentials at the service (not the ledger) and deletes the
+    /// expired ones sesame created, recognised by their label (see
+    /// [`crate::leasing::is_label`]); for services where expired credentials
+    /// still count against a quota. `Ok(None)` when the backend cannot list
+    /// its credentials (the default).
+    async fn cleanup_remote(&self, _ctx: &BackendContext) -> Result<Option<RemoteCleanup>, BackendError> {
+        Ok(None)
+    }
 }
 
 /// Builds a lease backend from its config table; must not do I/O.

@@ -168,9 +168,33 @@ impl Ledger {
     /// Blocks until this process holds the lock that serialises minting of
     /// one lease, so parallel runs mint once and reuse that.
     pub fn mint_lock(&self, lease: &str) -> Result<LockGuard, LedgerError> {
+        self.lock_file(&self.mint_lock_path(lease))
+    }
+
+    /// Like [`Ledger::mint_lock`], without waiting: `None` when another
+    /// process holds the lock (the common, uncontended case then costs no
+    /// thread to wait on).
+    pub fn try_mint_lock(&self, lease: &str) -> Result<Option<LockGuard>, LedgerError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.mint_lock_path(lease);
+        self.ensure_dir()?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(self.io(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(LockGuard { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(self.io(&path)(e)),
+        }
+    }
+
+    fn mint_lock_path(&self, lease: &str) -> PathBuf {
         let key = hex(&Sha256::digest(lease.as_bytes()))[..12].to_string();
-        let path = self.lock.with_extension(format!("{key}.mint.lock"));
-        self.lock_file(&path)
+        self.lock.with_extension(format!("{key}.mint.lock"))
     }
 
     /// All entries (read under the lock, so never a half-written state).

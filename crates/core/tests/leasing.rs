@@ -326,3 +326,63 @@ fn a_crash_after_minting_leaves_the_lease_in_the_ledger() {
         "the label carries the id, so cleanup can find the credential"
     );
 }
+
+#[test]
+fn labels_sesame_mints_with_are_recognised() {
+    use sesame_core::leasing::{is_label, label};
+    assert!(is_label(&label("cf", "0123456789abcdef")));
+    assert!(is_label(&label(&"x".repeat(200), "0123456789abcdef")));
+    for other in [
+        "sesame",
+        "sesame 0123456789abcdef",
+        "deploy token",
+        "sesame cf host 0123456789ABCDEF",
+    ] {
+        assert!(!is_label(other), "{other}");
+    }
+}
+
+/// A pid that no process has any more.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[tokio::test]
+async fn cleanup_revokes_abandoned_leases_and_keeps_reusable_ones() {
+    use sesame_core::leasing::{cleanup, CleanupOutcome, StaleReason};
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(
+        dir.path(),
+        "[leases.keep1]\ntype = \"test-lease\"\n\n[leases.gone1]\ntype = \"test-lease\"\nreuse = false\n",
+    );
+    let ledger = Ledger::open(&dir.path().join("state"), "p");
+    acquire(
+        prepare(&config, &ctx()).unwrap(),
+        &ctx(),
+        &ledger,
+        None,
+        &AtomicI32::new(0),
+    )
+    .await
+    .unwrap();
+    // Nothing is stale while this process (the run) lives.
+    assert!(cleanup(&config, &ctx(), &ledger).await.unwrap().is_empty());
+    // The run dies without releasing.
+    let dead = dead_pid();
+    ledger
+        .update(|entries| entries.iter_mut().for_each(|e| e.pid = dead))
+        .unwrap();
+    let items = cleanup(&config, &ctx(), &ledger).await.unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].entry.lease, "gone1");
+    assert_eq!(items[0].reason, StaleReason::Abandoned);
+    assert!(matches!(items[0].outcome, CleanupOutcome::Revoked));
+    assert_eq!(live_count("gone1"), 0);
+    assert_eq!(live_count("keep1"), 1);
+    let left = ledger.entries().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].lease, "keep1");
+}

@@ -5,3 +5,4 @@
 
 pub mod cloudflare;
 pub mod connect;
+pub mod s3;

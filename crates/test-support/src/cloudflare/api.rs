@@ -127,8 +127,8 @@ fn bad_identifier(uri: &Uri) -> ApiError {
     )
 }
 
-fn account_location(uri: &Uri, account_id: &str) -> Result<Location, ApiError> {
-    if is_hex32(account_id) {
+fn account_location(shared: &Shared, uri: &Uri, account_id: &str) -> Result<Location, ApiError> {
+    if is_hex32(account_id) || shared.lock().extra_account_ids.iter().any(|a| a == account_id) {
         Ok(Location::Account(account_id.to_owned()))
     } else {
         Err(bad_identifier(uri))
@@ -658,7 +658,7 @@ async fn user_verify(AxState(s): S, headers: HeaderMap) -> Response {
 }
 
 async fn account_verify(AxState(s): S, uri: Uri, Path(account_id): Path<String>, headers: HeaderMap) -> Response {
-    respond(account_location(&uri, &account_id).and_then(|loc| verify(&s, &headers, loc)))
+    respond(account_location(&s, &uri, &account_id).and_then(|loc| verify(&s, &headers, loc)))
 }
 
 async fn user_list(AxState(s): S, headers: HeaderMap, q: QueryParams) -> Response {
@@ -672,7 +672,7 @@ async fn account_list(
     headers: HeaderMap,
     q: QueryParams,
 ) -> Response {
-    respond(account_location(&uri, &account_id).and_then(|loc| list_tokens(&s, &headers, loc, q)))
+    respond(account_location(&s, &uri, &account_id).and_then(|loc| list_tokens(&s, &headers, loc, q)))
 }
 
 async fn user_groups(AxState(s): S, headers: HeaderMap, q: QueryParams) -> Response {
@@ -686,7 +686,7 @@ async fn account_groups(
     headers: HeaderMap,
     q: QueryParams,
 ) -> Response {
-    respond(account_location(&uri, &account_id).and_then(|loc| list_groups(&s, &headers, loc, q)))
+    respond(account_location(&s, &uri, &account_id).and_then(|loc| list_groups(&s, &headers, loc, q)))
 }
 
 fn record_create(shared: &Shared, uri: &Uri, body: &Bytes, resp: &Response) {
@@ -711,7 +711,7 @@ async fn account_create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let resp = respond(account_location(&uri, &account_id).and_then(|loc| create_token(&s, &headers, loc, &body)));
+    let resp = respond(account_location(&s, &uri, &account_id).and_then(|loc| create_token(&s, &headers, loc, &body)));
     record_create(&s, &uri, &body, &resp);
     resp
 }
@@ -730,7 +730,7 @@ async fn account_get(
     Path((account_id, token_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    respond(account_location(&uri, &account_id).and_then(|loc| get_token(&s, &headers, &uri, loc, &token_id)))
+    respond(account_location(&s, &uri, &account_id).and_then(|loc| get_token(&s, &headers, &uri, loc, &token_id)))
 }
 
 async fn account_delete(
@@ -739,7 +739,7 @@ async fn account_delete(
     Path((account_id, token_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    respond(account_location(&uri, &account_id).and_then(|loc| delete_token(&s, &headers, &uri, loc, &token_id)))
+    respond(account_location(&s, &uri, &account_id).and_then(|loc| delete_token(&s, &headers, &uri, loc, &token_id)))
 }
 
 async fn no_route() -> Response {

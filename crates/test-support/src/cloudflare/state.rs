@@ -39,6 +39,8 @@ pub(crate) struct State {
     pub(crate) faults: Faults,
     pub(crate) user_quota: usize,
     pub(crate) account_quota: usize,
+    /// Account ids accepted although not 32 hex chars (documentation examples).
+    pub(crate) extra_account_ids: Vec<String>,
 }
 
 impl State {
@@ -113,6 +115,7 @@ impl Shared {
                 },
                 user_quota: USER_TOKEN_QUOTA,
                 account_quota: ACCOUNT_TOKEN_QUOTA,
+                extra_account_ids: Vec::new(),
             }),
             hooks: Mutex::new(Hooks::default()),
             request_count: AtomicU64::new(0),
@@ -299,6 +302,13 @@ impl CloudflareHandle {
             retry_after_secs: 1,
             ..Faults::default()
         };
+    }
+
+    /// Accepts `account_id` in `/accounts/{account_id}/...` paths although it
+    /// is not 32 hex chars, so documentation examples such as
+    /// `abc123def456` can run verbatim (other malformed ids still get 7003).
+    pub fn accept_account_id(&self, account_id: &str) {
+        self.shared.lock().extra_account_ids.push(account_id.to_owned());
     }
 
     /// Sets the token quotas (defaults: 50 user tokens, 500 per account).
