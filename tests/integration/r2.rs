@@ -1,0 +1,683 @@
+//! The `r2` lease and `sesame r2 verify` (issue 5), hermetic: the Cloudflare
+//! API stand-in mints tokens, and the in-process S3 server (s3s, real SigV4)
+//! registers each minted R2 token's derived S3 pair, so mint -> derive ->
+//! wait until live -> verify -> exec -> revoke runs end to end on loopback.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sesame_test_support::cloudflare::{groups, CloudflareStandin, TokenSpec, DEFAULT_ACCOUNT_ID};
+use sesame_test_support::s3::{sha256_hex, Access, Grant, S3Standin};
+
+use crate::support::Sandbox;
+
+const ACCOUNT: &str = DEFAULT_ACCOUNT_ID;
+
+/// A Cloudflare stand-in with a parent token, an S3 server that honours the
+/// tokens it mints, buckets `photos` (two objects) and `archive` (empty).
+struct World {
+    cf: CloudflareStandin,
+    s3: S3Standin,
+    parent: String,
+}
+
+impl World {
+    fn new() -> Self {
+        let cf = CloudflareStandin::start();
+        let s3 = S3Standin::start_for(ACCOUNT);
+        s3.serve_cloudflare(&cf);
+        s3.put_object("photos", "cat.jpg", b"meow, a jpeg");
+        s3.put_object("photos", "dog.jpg", b"woof, a jpeg");
+        s3.create_bucket("archive");
+        let parent = cf.add_user_token(TokenSpec::parent(&[])).value;
+        Self { cf, s3, parent }
+    }
+
+    /// A sandbox trusting `leases` (appended to nothing else), with the
+    /// parent token and the API base in its environment.
+    fn sandbox(&self, leases: &str) -> Sandbox {
+        let mut sb = Sandbox::new(leases);
+        sb.set("CLOUDFLARE_API_TOKEN", &self.parent)
+            .set("CLOUDFLARE_API_BASE_URL", &self.cf.base_url());
+        sb.trust_project();
+        sb
+    }
+
+    /// A minted lease table.
+    fn lease(&self, name: &str, bucket: &str, access: &str, extra: &str) -> String {
+        format!(
+            "[leases.{name}]\ntype = \"r2\"\naccount_id = \"{ACCOUNT}\"\nbucket = \"{bucket}\"\naccess = \"{access}\"\n\
+             endpoint = \"{}\"\n{extra}\n",
+            self.s3.endpoint()
+        )
+    }
+
+    /// Live tokens that hold R2 groups (the minted ones).
+    fn live_r2_tokens(&self) -> usize {
+        self.cf
+            .live_tokens()
+            .user
+            .iter()
+            .filter(|t| t.has_group(groups::R2_BUCKET_ITEM_READ) || t.has_group(groups::R2_BUCKET_ITEM_WRITE))
+            .count()
+    }
+}
+
+/// A static lease table with env-provided key id and secret.
+fn static_lease(name: &str, bucket: &str, access: &str, endpoint: &str, key_var: &str, secret_var: &str) -> String {
+    format!(
+        "[leases.{name}]\ntype = \"r2\"\nbucket = \"{bucket}\"\naccess = \"{access}\"\nendpoint = \"{endpoint}\"\n\
+         static = {{ access_key_id = {{ secret = \"{key_var}\" }}, secret_access_key = {{ secret = \"{secret_var}\" }} }}\n\n"
+    )
+}
+
+/// `[providers.env]` and one secret per variable.
+fn env_secrets(vars: &[&str]) -> String {
+    let mut text = String::from("[providers.env]\ntype = \"env\"\n\n[secrets]\n");
+    for var in vars {
+        text.push_str(&format!("{var} = {{ provider = \"env\", value = \"{var}\" }}\n"));
+    }
+    text.push('\n');
+    text
+}
+
+fn checks(json: &Value) -> Vec<(String, String, String, String)> {
+    json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["target"].as_str().unwrap().to_string(),
+                c["check"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+                c["cause"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[track_caller]
+fn status_of(json: &Value, target: &str, check: &str) -> (String, String) {
+    checks(json)
+        .into_iter()
+        .find(|(t, c, _, _)| t == target && c == check)
+        .map(|(_, _, s, cause)| (s, cause))
+        .unwrap_or_else(|| panic!("no check {target}/{check} in {json:#}"))
+}
+
+fn no_probe_left(s3: &S3Standin, bucket: &str) {
+    let leftovers: Vec<String> = s3
+        .object_keys(bucket)
+        .into_iter()
+        .filter(|k| k.contains("sesame-verify-probe"))
+        .collect();
+    assert!(leftovers.is_empty(), "probe left behind in {bucket}: {leftovers:?}");
+}
+
+#[test]
+fn preflight_mints_waits_verifies_and_revokes() {
+    let world = World::new();
+    // Fresh keys answer 401 for a while, as fresh R2 credentials do.
+    world.s3.set_propagation_delay(Duration::from_millis(1200));
+    let config = world.lease("src", "photos", "read", "env_prefix = \"SRC_\"\nreuse = false")
+        + &world.lease("dst", "archive", "read-write", "env_prefix = \"DST_\"\nreuse = false");
+    let sb = world.sandbox(&config);
+    let run = sb.run(&["-v", "r2", "verify", "--source", "src", "--destination", "dst"]);
+    run.assert_code(0);
+    let out = run.stdout();
+    for (target, check) in [
+        ("src", "role"),
+        ("src", "offline"),
+        ("src", "credentials"),
+        ("src", "bucket"),
+        ("src", "read"),
+        ("src", "least-privilege"),
+        ("src", "scope"),
+        ("src", "token"),
+        ("dst", "role"),
+        ("dst", "write"),
+        ("dst", "scope"),
+        ("dst", "token"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.split_whitespace().take(2).eq([target, check]))
+            .unwrap_or_else(|| panic!("no {target} {check} line in:\n{out}"));
+        assert!(line.split_whitespace().nth(2) == Some("pass"), "{line}\n{out}");
+    }
+    assert!(out.contains("r2 verify ok: 2 target(s)"), "{out}");
+    // The wait was reported.
+    let err = run.stderr();
+    assert!(err.contains("R2 credentials answer on the bucket"), "{err}");
+    let waited: Vec<u64> = err
+        .lines()
+        .filter(|l| l.contains("R2 credentials answer"))
+        .filter_map(|l| l.split("waited_ms=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(waited.len(), 2, "{err}");
+    assert!(waited.iter().all(|ms| *ms >= 1000), "waited {waited:?}");
+
+    // What was minted: bucket-scoped tokens with groups looked up by name.
+    let bodies = world.cf.created_bodies();
+    assert_eq!(bodies.len(), 2);
+    for body in &bodies {
+        let json = body.json.as_ref().unwrap();
+        let resources = json["policies"][0]["resources"].as_object().unwrap();
+        let key = resources.keys().next().unwrap();
+        assert!(
+            key == &format!("com.cloudflare.edge.r2.bucket.{ACCOUNT}_default_photos")
+                || key == &format!("com.cloudflare.edge.r2.bucket.{ACCOUNT}_default_archive"),
+            "{key}"
+        );
+        let ids: Vec<&str> = json["policies"][0]["permission_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["id"].as_str().unwrap())
+            .collect();
+        if key.ends_with("photos") {
+            assert_eq!(ids, [groups::R2_BUCKET_ITEM_READ]);
+        } else {
+            assert_eq!(ids, [groups::R2_BUCKET_ITEM_READ, groups::R2_BUCKET_ITEM_WRITE]);
+        }
+        assert!(json["expires_on"].is_string());
+    }
+    let lookups = world
+        .cf
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/permission_groups"))
+        .count();
+    assert!(lookups >= 3, "permission groups are looked up by name");
+    // reuse = false: revoked after verifying; nothing left behind.
+    assert_eq!(world.live_r2_tokens(), 0);
+    assert!(world.s3.keys().is_empty(), "{:?}", world.s3.keys());
+    no_probe_left(&world.s3, "photos");
+    no_probe_left(&world.s3, "archive");
+    assert_eq!(world.s3.object_keys("photos"), ["cat.jpg", "dog.jpg"]);
+}
+
+#[test]
+fn two_leases_feed_one_copy_command() {
+    let world = World::new();
+    let config = world.lease("src", "photos", "read", "env_prefix = \"SRC_\"\nreuse = false")
+        + &world.lease("dst", "archive", "read-write", "env_prefix = \"DST_\"\nreuse = false");
+    let sb = world.sandbox(&config);
+    let copy = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/s3_copy.py");
+    let run = sb.run(&[
+        "exec",
+        "--",
+        "python3",
+        copy,
+        "SRC_",
+        "DST_",
+        "cat.jpg",
+        "from-photos/cat.jpg",
+    ]);
+    run.assert_code(0);
+    assert!(
+        run.stdout()
+            .contains("copied photos/cat.jpg -> archive/from-photos/cat.jpg"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(
+        world.s3.object("archive", "from-photos/cat.jpg").as_deref(),
+        Some(&b"meow, a jpeg"[..])
+    );
+    // The source is read-only: copying the other way is refused.
+    let back = sb.run(&[
+        "exec",
+        "--",
+        "python3",
+        copy,
+        "DST_",
+        "SRC_",
+        "from-photos/cat.jpg",
+        "back.jpg",
+    ]);
+    back.assert_code(1);
+    assert!(back.stderr().contains("HTTP 403"), "{}", back.stderr());
+    assert_eq!(world.s3.object("photos", "back.jpg"), None);
+    assert_eq!(world.live_r2_tokens(), 0, "both tokens are revoked after each run");
+}
+
+#[test]
+fn exec_injects_the_documented_variables() {
+    let world = World::new();
+    let config = world.lease("src", "photos", "read", "env = { R2_BUCKET = \"SOURCE_BUCKET\" }");
+    let sb = world.sandbox(&config);
+    let run = sb.run(&["exec", "--", "sh", "-c", "env | grep -E '^(AWS_|R2_|SOURCE_)' | sort"]);
+    run.assert_code(0);
+    let out = run.stdout();
+    let names: Vec<&str> = out.lines().map(|l| l.split('=').next().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_ENDPOINT_URL_S3",
+            "AWS_REGION",
+            "AWS_SECRET_ACCESS_KEY",
+            "R2_ACCOUNT_ID",
+            "SOURCE_BUCKET"
+        ],
+        "{out}"
+    );
+    assert!(out.contains("AWS_REGION=auto\n"));
+    assert!(out.contains(&format!("AWS_ENDPOINT_URL_S3={}\n", world.s3.endpoint())));
+    assert!(out.contains("SOURCE_BUCKET=photos\n"));
+    // The pair is derived from the token: id and SHA-256 of the value.
+    let token = world
+        .cf
+        .live_tokens()
+        .user
+        .into_iter()
+        .find(|t| t.has_group(groups::R2_BUCKET_ITEM_READ))
+        .expect("a minted token (reuse keeps it)");
+    assert!(out.contains(&format!("AWS_ACCESS_KEY_ID={}\n", token.id)));
+    assert!(out.contains(&format!("AWS_SECRET_ACCESS_KEY={}\n", sha256_hex(&token.value))));
+    // Reused by the next run: no second token.
+    sb.run(&["exec", "--", "true"]).assert_code(0);
+    assert_eq!(world.live_r2_tokens(), 1);
+}
+
+#[test]
+fn over_privileged_source_is_caught_and_the_probe_removed() {
+    let world = World::new();
+    let (id, secret) = world.s3.new_key(&[Grant::bucket("photos", Access::ObjectReadWrite)]);
+    let (did, dsecret) = world.s3.new_key(&[Grant::bucket("archive", Access::ObjectReadWrite)]);
+    let config = env_secrets(&["SRC_KEY", "SRC_SECRET", "DST_KEY", "DST_SECRET"])
+        + &static_lease("src", "photos", "read", &world.s3.endpoint(), "SRC_KEY", "SRC_SECRET")
+        + &static_lease(
+            "dst",
+            "archive",
+            "read-write",
+            &world.s3.endpoint(),
+            "DST_KEY",
+            "DST_SECRET",
+        );
+    let mut sb = Sandbox::new(&config);
+    sb.set("SRC_KEY", &id)
+        .set("SRC_SECRET", &secret)
+        .set("DST_KEY", &did)
+        .set("DST_SECRET", &dsecret);
+    sb.trust_project();
+    let run = sb.run(&["r2", "verify", "--source", "src", "--destination", "dst"]);
+    run.assert_code(1);
+    let out = run.stdout();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("src") && l.contains("least-privilege"))
+        .unwrap();
+    assert!(
+        line.contains("FAIL") && line.contains("over-privileged") && line.contains("deleted again"),
+        "{line}"
+    );
+    assert!(
+        out.contains("src least-privilege (over-privileged): create a token with Object Read only on `photos`"),
+        "{out}"
+    );
+    assert!(out.contains("r2 verify FAILED"), "{out}");
+    no_probe_left(&world.s3, "photos");
+    no_probe_left(&world.s3, "archive");
+    assert_eq!(world.s3.object_keys("photos"), ["cat.jpg", "dog.jpg"]);
+    // The destination passed, and the secrets never reached the output.
+    assert!(!out.contains(&secret) && !run.stderr().contains(&secret));
+    assert!(!out.contains(&dsecret));
+    let dst_write = out
+        .lines()
+        .find(|l| l.starts_with("dst") && l.contains(" write "))
+        .unwrap();
+    assert!(dst_write.contains("pass"), "{dst_write}");
+}
+
+#[test]
+fn every_check_fails_for_its_own_reason() {
+    let world = World::new();
+    let s3 = &world.s3;
+    let ep = s3.endpoint();
+    let (read_id, read_secret) = s3.new_key(&[Grant::bucket("photos", Access::ObjectRead)]);
+    let (other_id, other_secret) = s3.new_key(&[Grant::bucket("archive", Access::ObjectRead)]);
+    let (wide_id, wide_secret) = s3.new_key(&[Grant::account(Access::AdminReadWrite)]);
+    let (acct_read_id, acct_read_secret) = s3.new_key(&[Grant::account(Access::ObjectRead)]);
+    // A second server whose clock is 20 minutes ahead.
+    let skewed = S3Standin::start_for(ACCOUNT);
+    skewed.put_object("photos", "cat.jpg", b"meow");
+    skewed.add_key(&read_id, &read_secret, &[Grant::bucket("photos", Access::ObjectRead)]);
+    skewed.set_clock_offset(20 * 60);
+    // A port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let vars = [
+        "READ_ID",
+        "READ_SECRET",
+        "BAD_ID",
+        "WRONG_SECRET",
+        "OTHER_ID",
+        "OTHER_SECRET",
+        "WIDE_ID",
+        "WIDE_SECRET",
+        "ACCT_ID",
+        "ACCT_SECRET",
+    ];
+    let mut config = env_secrets(&vars);
+    config += &static_lease("unknown_key", "photos", "read", &ep, "BAD_ID", "READ_SECRET");
+    config += &static_lease("wrong_secret", "photos", "read", &ep, "READ_ID", "WRONG_SECRET");
+    config += &static_lease("missing_bucket", "nothere", "read", &ep, "ACCT_ID", "ACCT_SECRET");
+    config += &static_lease("other_bucket", "photos", "read", &ep, "OTHER_ID", "OTHER_SECRET");
+    config += &static_lease("read_only_dest", "photos", "read-write", &ep, "READ_ID", "READ_SECRET");
+    config += &static_lease("admin_source", "photos", "read", &ep, "WIDE_ID", "WIDE_SECRET");
+    config += &static_lease("skewed", "photos", "read", &skewed.endpoint(), "READ_ID", "READ_SECRET");
+    config += &static_lease("unreachable", "photos", "read", &closed, "READ_ID", "READ_SECRET");
+    config += &static_lease("good_source", "photos", "read", &ep, "READ_ID", "READ_SECRET");
+    // Real-R2 formats checked offline; with offline failures nothing is sent.
+    config += "[leases.bad_format]\ntype = \"r2\"\naccount_id = \"0123456789abcdef0123456789abcdef\"\nbucket = \"photos\"\n\
+               endpoint = \"https://fedcba9876543210fedcba9876543210.eu.r2.cloudflarestorage.com\"\n\
+               static = { access_key_id = { secret = \"BAD_ID\" }, secret_access_key = { secret = \"WRONG_SECRET\" } }\n";
+    let mut sb = Sandbox::new(&config);
+    for (var, value) in [
+        ("READ_ID", read_id.as_str()),
+        ("READ_SECRET", read_secret.as_str()),
+        ("BAD_ID", "0000000000000000ffffffffffffffff"),
+        ("WRONG_SECRET", &sha256_hex("not the token")),
+        ("OTHER_ID", &other_id),
+        ("OTHER_SECRET", &other_secret),
+        ("WIDE_ID", &wide_id),
+        ("WIDE_SECRET", &wide_secret),
+        ("ACCT_ID", &acct_read_id),
+        ("ACCT_SECRET", &acct_read_secret),
+    ] {
+        sb.set(var, value);
+    }
+    sb.trust_project();
+    let run = sb.run(&["--timeout", "5s", "r2", "verify", "--format", "json"]);
+    run.assert_code(1);
+    let json: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(json["ok"], false);
+    let expect = [
+        ("unknown_key", "credentials", "fail", "unknown-access-key"),
+        ("unknown_key", "read", "skip", ""),
+        ("wrong_secret", "credentials", "fail", "signature-mismatch"),
+        ("missing_bucket", "credentials", "pass", ""),
+        ("missing_bucket", "bucket", "fail", "no-such-bucket"),
+        ("other_bucket", "bucket", "fail", "not-visible"),
+        ("other_bucket", "read", "fail", "access-denied"),
+        ("read_only_dest", "read", "pass", ""),
+        ("read_only_dest", "write", "fail", "read-only"),
+        ("admin_source", "least-privilege", "fail", "over-privileged"),
+        ("admin_source", "scope", "warn", "account-wide"),
+        ("skewed", "credentials", "fail", "clock-skew"),
+        ("unreachable", "credentials", "fail", "unreachable"),
+        ("good_source", "credentials", "pass", ""),
+        ("good_source", "read", "pass", ""),
+        ("good_source", "least-privilege", "pass", ""),
+        ("good_source", "scope", "pass", ""),
+        ("good_source", "token", "skip", ""),
+        ("bad_format", "offline", "fail", "format"),
+        ("bad_format", "credentials", "skip", ""),
+    ];
+    for (target, check, status, cause) in expect {
+        assert_eq!(
+            status_of(&json, target, check),
+            (status.to_string(), cause.to_string()),
+            "{target}/{check}"
+        );
+    }
+    // Every failure names its cause and a fix.
+    for c in json["checks"].as_array().unwrap() {
+        if c["status"] == "fail" || c["status"] == "warn" {
+            assert!(c["cause"].is_string() && c["fix"].is_string(), "{c}");
+        }
+    }
+    let offline = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["target"] == "bad_format" && c["check"] == "offline")
+        .unwrap();
+    let detail = offline["detail"].as_str().unwrap();
+    assert!(detail.contains("names account fedcba98"), "{detail}");
+    assert!(detail.contains("`eu` jurisdiction"), "{detail}");
+    assert!(!run.stdout().contains(&read_secret) && !run.stderr().contains(&read_secret));
+    no_probe_left(s3, "photos");
+    assert_eq!(s3.object_keys("photos"), ["cat.jpg", "dog.jpg"]);
+}
+
+#[test]
+fn a_static_token_is_derived_and_its_expiry_checked() {
+    let world = World::new();
+    let resource = serde_json::json!({ format!("com.cloudflare.edge.r2.bucket.{ACCOUNT}_default_photos"): "*" });
+    let forever = world
+        .cf
+        .add_user_token(TokenSpec::new("cloney-source-token").allow(&[groups::R2_BUCKET_ITEM_READ], resource.clone()));
+    let disabled = world.cf.add_user_token(
+        TokenSpec::new("cloney-old-token")
+            .allow(&[groups::R2_BUCKET_ITEM_READ], resource.clone())
+            .with_expires_on(std::time::SystemTime::now() + Duration::from_secs(3600)),
+    );
+    world
+        .cf
+        .set_token_status(&disabled.id, sesame_test_support::cloudflare::TokenStatus::Disabled);
+    let short = world.cf.add_user_token(
+        TokenSpec::new("cloney-short-token")
+            .allow(&[groups::R2_BUCKET_ITEM_READ], resource)
+            .with_expires_on(std::time::SystemTime::now() + Duration::from_secs(7200)),
+    );
+    let lease = |name: &str, var: &str| {
+        format!(
+            "[leases.{name}]\ntype = \"r2\"\naccount_id = \"{ACCOUNT}\"\nbucket = \"photos\"\nendpoint = \"{}\"\n\
+             static = {{ token = {{ secret = \"{var}\" }} }}\n\n",
+            world.s3.endpoint()
+        )
+    };
+    let config = env_secrets(&["FOREVER", "SHORT"]) + &lease("forever", "FOREVER") + &lease("short", "SHORT");
+    let mut sb = world.sandbox(&config);
+    sb.set("FOREVER", &forever.value).set("SHORT", &short.value);
+    let run = sb.run(&["r2", "verify", "--format", "json"]);
+    run.assert_code(0);
+    let json: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(status_of(&json, "forever", "token"), ("warn".into(), "no-ttl".into()));
+    assert_eq!(
+        status_of(&json, "forever", "least-privilege"),
+        ("pass".into(), "".into())
+    );
+    assert_eq!(status_of(&json, "short", "token"), ("pass".into(), "".into()));
+
+    // A disabled token cannot even be verified: the lease fails with a fix.
+    let config = env_secrets(&["OLD"]) + &lease("old", "OLD");
+    let mut sb = world.sandbox(&config);
+    sb.set("OLD", &disabled.value);
+    let run = sb.run(&["r2", "verify", "--format", "json"]);
+    run.assert_code(1);
+    let json: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(
+        status_of(&json, "old", "lease"),
+        ("fail".into(), "no-credentials".into())
+    );
+    assert!(run.stdout().contains("is not valid"), "{}", run.stdout());
+}
+
+#[test]
+fn temporary_credentials_carry_a_session_token_and_are_not_revocable() {
+    let world = World::new();
+    let (parent_key, _) = world.s3.new_key(&[Grant::bucket("archive", Access::ObjectReadWrite)]);
+    world.s3.add_api_token(&world.parent);
+    let config = format!(
+        "[leases.tmp]\ntype = \"r2\"\naccount_id = \"{ACCOUNT}\"\nbucket = \"archive\"\naccess = \"read-write\"\n\
+         mode = \"temporary\"\nparent_access_key_id = \"{parent_key}\"\nprefixes = [\"incoming/\"]\n\
+         endpoint = \"{}\"\napi_base = \"{}\"\nduration = \"15m\"\n",
+        world.s3.endpoint(),
+        world.s3.api_base()
+    );
+    let sb = world.sandbox(&config);
+    let run = sb.run(&["r2", "verify", "--format", "json"]);
+    run.assert_code(0);
+    let json: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(status_of(&json, "tmp", "write"), ("pass".into(), "".into()));
+    assert_eq!(status_of(&json, "tmp", "token"), ("pass".into(), "".into()));
+    let detail = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "token")
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(detail.contains("cannot be revoked one by one"), "{detail}");
+    // The probe went under the allowed prefix and was removed.
+    assert!(world
+        .s3
+        .requests()
+        .iter()
+        .any(|r| r.method == "PUT" && r.path.starts_with("/archive/incoming/.sesame-verify-probe")));
+    no_probe_left(&world.s3, "archive");
+    let temp: Vec<_> = world
+        .s3
+        .keys()
+        .into_iter()
+        .filter(|k| k.session_token.is_some())
+        .collect();
+    assert_eq!(temp.len(), 1, "the lease is reused, not minted twice");
+
+    // exec gets the session token; the ledger knows it cannot be revoked.
+    let run = sb.run(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "test -n \"$AWS_SESSION_TOKEN\" && echo has-session",
+    ]);
+    run.assert_code(0);
+    assert_eq!(run.stdout(), "has-session\n");
+    let ledger = std::fs::read_dir(sb.path("state"))
+        .unwrap()
+        .flatten()
+        .flat_map(|e| {
+            std::fs::read_dir(e.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .chain(std::iter::once(e))
+        })
+        .filter(|e| e.path().is_file())
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .find(|text| text.contains("\"backend\": \"r2\""))
+        .expect("a ledger with the r2 lease");
+    assert!(ledger.contains("\"revocable\": false"), "{ledger}");
+}
+
+#[test]
+fn credentials_that_never_work_fail_the_run_and_the_token_is_deleted() {
+    let world = World::new();
+    world.s3.set_propagation_delay(Duration::from_secs(30));
+    let config = world.lease("src", "photos", "read", "wait = \"1s\"");
+    let sb = world.sandbox(&config);
+    let run = sb.run(&["exec", "--", "sh", "-c", "echo ran"]);
+    run.assert_code(125);
+    assert_eq!(run.stdout(), "");
+    let err = run.stderr();
+    assert!(
+        err.contains("the new credentials do not work on bucket `photos`"),
+        "{err}"
+    );
+    assert!(err.contains("HTTP 401"), "{err}");
+    assert_eq!(world.live_r2_tokens(), 0, "the token that did not work is deleted");
+}
+
+#[test]
+fn a_missing_bucket_fails_at_once() {
+    let world = World::new();
+    let config = world.lease("src", "nothere", "read", "");
+    let sb = world.sandbox(&config);
+    let run = sb.run(&["exec", "--", "true"]);
+    run.assert_code(125);
+    assert!(
+        run.stderr().contains("bucket `nothere` does not exist"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(world.live_r2_tokens(), 0);
+}
+
+#[test]
+fn an_untrusted_project_cannot_choose_the_endpoint() {
+    let world = World::new();
+    let config = world.lease("src", "photos", "read", "");
+    let mut sb = Sandbox::new(&config);
+    sb.set("CLOUDFLARE_API_TOKEN", &world.parent)
+        .set("CLOUDFLARE_API_BASE_URL", &world.cf.base_url());
+    let run = sb.run(&["r2", "verify"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout().contains("is not trusted"),
+        "{}\n{}",
+        run.stdout(),
+        run.stderr()
+    );
+    assert!(world.s3.requests().is_empty());
+    assert!(world.cf.created_bodies().is_empty());
+}
+
+#[test]
+fn config_errors_are_located() {
+    let cases = [
+        (
+            "bucket = \"Photos\"",
+            "bucket name `Photos` may only hold lowercase letters",
+        ),
+        (
+            "bucket = \"photos\"\nmode = \"temporary\"",
+            "`mode = \"temporary\"` needs `parent_access_key_id`",
+        ),
+        (
+            "bucket = \"photos\"\nprefixes = [\"a/\"]",
+            "`prefixes` only applies to `mode = \"temporary\"`",
+        ),
+        (
+            "bucket = \"photos\"\nenv = { AWS_KEY = \"X\" }",
+            "`env` renames `AWS_KEY`",
+        ),
+        (
+            "bucket = \"photos\"\nenv_prefix = \"9\"",
+            "`env_prefix` `9` cannot start",
+        ),
+        ("bucket = \"photos\"\naccess = \"write\"", "[leases.x] `access`"),
+        (
+            "bucket = \"photos\"\nduration = \"200h\"",
+            "more than the r2 backend allows",
+        ),
+    ];
+    for (body, expected) in cases {
+        let config = format!("[leases.x]\ntype = \"r2\"\naccount_id = \"{ACCOUNT}\"\n{body}\n");
+        let sb = Sandbox::new(&config);
+        sb.trust_project();
+        let run = sb.run(&["exec", "--", "true"]);
+        run.assert_code(125);
+        assert!(run.stderr().contains(expected), "{body}: {}", run.stderr());
+        assert!(run.stderr().contains("sesame.toml:"), "{body}: {}", run.stderr());
+    }
+}
+
+#[test]
+fn verify_names_unknown_or_wrong_leases() {
+    let sb = Sandbox::new(
+        "[leases.cf]\ntype = \"cloudflare\"\n\n[leases.photos]\ntype = \"r2\"\naccount_id = \"0123456789abcdef0123456789abcdef\"\nbucket = \"photos\"\n",
+    );
+    let run = sb.run(&["r2", "verify", "photo"]);
+    run.assert_code(1);
+    assert!(run.stderr().contains("did you mean `photos`?"), "{}", run.stderr());
+    let run = sb.run(&["r2", "verify", "cf"]);
+    run.assert_code(1);
+    assert!(
+        run.stderr().contains("lease `cf` is of type `cloudflare`, not `r2`"),
+        "{}",
+        run.stderr()
+    );
+    let run = sb.run(&["r2", "verify", "--source", "photos", "--destination", "photos"]);
+    run.assert_code(1);
+    assert!(run.stderr().contains("name the same lease"), "{}", run.stderr());
+}

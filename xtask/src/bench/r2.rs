@@ -1,0 +1,158 @@
+//! `sesame r2 verify` concurrency, against the `r2-standin` binary (the
+//! Cloudflare stand-in plus the in-process S3 server) with 25 ms added to
+//! every S3 answer, like a nearby region:
+//!
+//! 1. static targets (hand-made keys, as Cloney's guide makes them): the
+//!    pre-flight `--source src --destination dst` against `verify src`;
+//! 2. minted leases (`reuse = false`: mint, wait until live, verify, revoke)
+//!    the same way.
+//!
+//! Targets and their checks run concurrently, so verifying two buckets
+//! should cost about what the slower one does alone (the read-write
+//! destination: its probe is PutObject, GetObject, DeleteObject in turn).
+//! Target: at most 1.5x. The ratio to the source alone is printed too.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use super::{median, tempfile_dir, time, BenchContext};
+
+const LATENCY_MS: u64 = 25;
+
+/// The running stand-ins; killed when dropped.
+struct Standin {
+    child: Child,
+    info: Value,
+}
+
+impl Drop for Standin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Standin {
+    fn start(root: &Path) -> Result<Self> {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "-p",
+                "sesame-test-support",
+                "--bin",
+                "r2-standin",
+            ])
+            .current_dir(root)
+            .status()?;
+        if !status.success() {
+            bail!("building r2-standin failed");
+        }
+        let mut child = Command::new(root.join("target/release/r2-standin"))
+            .args(["--latency-ms", &LATENCY_MS.to_string()])
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting r2-standin")?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("r2-standin stdout")?).read_line(&mut line)?;
+        let info: Value = serde_json::from_str(&line).context("r2-standin's first line")?;
+        Ok(Self { child, info })
+    }
+
+    fn get(&self, path: &[&str]) -> String {
+        let mut v = &self.info;
+        for p in path {
+            v = &v[*p];
+        }
+        v.as_str().unwrap_or_default().to_string()
+    }
+}
+
+pub fn verify_concurrency(ctx: &BenchContext) -> Result<()> {
+    let standin = Standin::start(&ctx.root)?;
+    let dir = tempfile_dir()?.join("r2");
+    std::fs::create_dir_all(&dir)?;
+    let (account, endpoint) = (standin.get(&["account_id"]), standin.get(&["endpoint"]));
+    let lease = |name: &str, bucket: &str, access: &str, extra: &str| {
+        format!(
+            "[leases.{name}]\ntype = \"r2\"\naccount_id = \"{account}\"\nbucket = \"{bucket}\"\naccess = \"{access}\"\n\
+             endpoint = \"{endpoint}\"\n{extra}\n\n"
+        )
+    };
+    let mut config = String::from(
+        "[providers.env]\ntype = \"env\"\n\n[secrets]\nSRC_ID = { provider = \"env\", value = \"SRC_ID\" }\n\
+         SRC_SECRET = { provider = \"env\", value = \"SRC_SECRET\" }\nDST_ID = { provider = \"env\", value = \"DST_ID\" }\n\
+         DST_SECRET = { provider = \"env\", value = \"DST_SECRET\" }\n\n",
+    );
+    config += &lease(
+        "src",
+        "photos",
+        "read",
+        "static = { access_key_id = { secret = \"SRC_ID\" }, secret_access_key = { secret = \"SRC_SECRET\" } }",
+    );
+    config += &lease(
+        "dst",
+        "archive",
+        "read-write",
+        "static = { access_key_id = { secret = \"DST_ID\" }, secret_access_key = { secret = \"DST_SECRET\" } }",
+    );
+    config += &lease("msrc", "photos", "read", "reuse = false\nenv_prefix = \"SRC_\"");
+    config += &lease("mdst", "archive", "read-write", "reuse = false\nenv_prefix = \"DST_\"");
+    let file = dir.join("sesame.toml");
+    std::fs::write(&file, config)?;
+    let run = |args: &[&str]| {
+        let mut c = Command::new(&ctx.sesame);
+        c.arg("-c")
+            .arg(&file)
+            .args(["r2", "verify"])
+            .args(args)
+            .current_dir(&dir)
+            .env("SESAME_STATE_DIR", dir.join("state"))
+            .env("CLOUDFLARE_API_TOKEN", standin.get(&["parent_token"]))
+            .env("CLOUDFLARE_API_BASE_URL", standin.get(&["base_url"]))
+            .env("SRC_ID", standin.get(&["source", "id"]))
+            .env("SRC_SECRET", standin.get(&["source", "secret"]))
+            .env("DST_ID", standin.get(&["destination", "id"]))
+            .env("DST_SECRET", standin.get(&["destination", "secret"]));
+        c
+    };
+    let iterations = (ctx.iterations / 15).max(10);
+    println!(
+        "r2 verify: source + destination vs one bucket ({LATENCY_MS} ms per S3 answer, {iterations} samples each)"
+    );
+    for (title, src, dst) in [("static targets", "src", "dst"), ("minted leases ", "msrc", "mdst")] {
+        let both = ["--source", src, "--destination", dst];
+        let (mut alone_src, mut alone_dst, mut pair) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..iterations + 2 {
+            // Rotate the order so none always follows another.
+            let mut runs = [(0, run(&[src])), (1, run(&[dst])), (2, run(&both))];
+            runs.rotate_left(i % 3);
+            for (which, cmd) in &mut runs {
+                let t = time(cmd).with_context(|| format!("{title}: sesame r2 verify"))?;
+                if i >= 2 {
+                    [&mut alone_src, &mut alone_dst, &mut pair][*which].push(t);
+                }
+            }
+        }
+        let (s, d, p) = (median(&alone_src), median(&alone_dst), median(&pair));
+        let slowest = s.max(d);
+        let ms = |t: std::time::Duration| t.as_secs_f64() * 1000.0;
+        println!(
+            "  {title}  source alone {:>6.1} ms   destination alone {:>6.1} ms   both {:>6.1} ms   \
+             ratio {:.2}x the slower bucket (target <= 1.5x), {:.2}x the source",
+            ms(s),
+            ms(d),
+            ms(p),
+            p.as_secs_f64() / slowest.as_secs_f64(),
+            p.as_secs_f64() / s.as_secs_f64()
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
