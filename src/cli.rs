@@ -26,11 +26,19 @@ pub struct GlobalArgs {
         long = "config",
         global = true,
         env = "SESAME_CONFIG",
+        hide_env_values = true,
         value_name = "FILE"
     )]
     pub config: Option<PathBuf>,
     /// Apply the [profiles.NAME] tables of the config.
-    #[arg(short = 'P', long, global = true, env = "SESAME_PROFILE", value_name = "NAME")]
+    #[arg(
+        short = 'P',
+        long,
+        global = true,
+        env = "SESAME_PROFILE",
+        hide_env_values = true,
+        value_name = "NAME"
+    )]
     pub profile: Option<String>,
     /// More logging on stderr (-v info, -vv debug, -vvv trace). Never shows secret values.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -64,6 +72,12 @@ pub enum Command {
     Trust(TrustArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Mint, list, revoke and clean up leases (short-lived credentials).
+    #[command(subcommand)]
+    Lease(LeaseCommand),
+    /// Cloudflare R2: prove that bucket credentials work and do no more than they should.
+    #[command(subcommand)]
+    R2(R2Command),
 }
 
 /// `sesame exec`.
@@ -159,4 +173,97 @@ pub struct TrustArgs {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+/// `sesame lease ...`.
+#[derive(Debug, Subcommand)]
+pub enum LeaseCommand {
+    /// Mint leases now and print their credentials (all leases unless NAME is given).
+    Create(LeaseCreateArgs),
+    /// List the leases in this project's ledger (never values).
+    List(LeaseListArgs),
+    /// Revoke one lease by its id (see `sesame lease list`).
+    Revoke(LeaseRevokeArgs),
+    /// Revoke and forget expired, interrupted and abandoned leases.
+    Cleanup(LeaseCleanupArgs),
+}
+
+/// Formats of `sesame lease create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LeaseFormat {
+    /// `export NAME='value'` lines for `eval` in sh, bash and zsh.
+    #[default]
+    Shell,
+    /// `NAME=value` lines, quoted for .env readers.
+    Env,
+    /// One JSON object.
+    Json,
+}
+
+/// `sesame lease create`.
+#[derive(Debug, Args)]
+pub struct LeaseCreateArgs {
+    /// The lease (`cf` for `[leases.cf]`); all configured leases if omitted.
+    pub name: Option<String>,
+    /// Lifetime instead of the configured one (e.g. `30m`, `2h`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: LeaseFormat,
+}
+
+/// `sesame lease list`.
+#[derive(Debug, Args)]
+pub struct LeaseListArgs {
+    /// Only leases that are still valid.
+    #[arg(long, conflicts_with = "expired")]
+    pub active: bool,
+    /// Only expired leases.
+    #[arg(long)]
+    pub expired: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ReadFormat,
+}
+
+/// `sesame lease revoke`.
+#[derive(Debug, Args)]
+pub struct LeaseRevokeArgs {
+    /// The lease's id in the ledger (or the credential's id at the service).
+    pub id: String,
+}
+
+/// `sesame lease cleanup`.
+#[derive(Debug, Args)]
+pub struct LeaseCleanupArgs {
+    /// Also list the credentials at each service and delete expired ones sesame created
+    /// (expired Cloudflare tokens count against the token quota until deleted).
+    #[arg(long)]
+    pub remote: bool,
+}
+
+/// `sesame r2 ...`.
+#[derive(Debug, Subcommand)]
+pub enum R2Command {
+    /// Check R2 leases and static credentials on their S3 endpoint: accepted, bucket readable,
+    /// writable only when they should be, bucket-scoped, token not expiring unnoticed.
+    Verify(R2VerifyArgs),
+}
+
+/// `sesame r2 verify`.
+#[derive(Debug, Args)]
+pub struct R2VerifyArgs {
+    /// The `type = "r2"` leases to check (default: all of them, unless --source/--destination).
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// The migration source: must be read-only (`access = "read"`) and is checked to be.
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// The migration destination: must be read-write (`access = "read-write"`).
+    #[arg(long, value_name = "NAME")]
+    pub destination: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ReadFormat,
 }

@@ -1,13 +1,20 @@
 //! The backends this binary links. Adding a backend is adding its crate to
 //! Cargo.toml and one `use` line here (and its type to `EXPECTED`).
 
+use sesame_lease_cloudflare as _;
+use sesame_lease_r2 as _;
 use sesame_provider_1password as _;
 use sesame_provider_env as _;
 
 #[cfg(test)]
 mod tests {
     /// Every type this binary must register, as `(kind, type)`.
-    const EXPECTED: &[(&str, &str)] = &[("provider", "env"), ("provider", "1password")];
+    const EXPECTED: &[(&str, &str)] = &[
+        ("provider", "env"),
+        ("provider", "1password"),
+        ("lease", "cloudflare"),
+        ("lease", "r2"),
+    ];
 
     #[test]
     fn every_expected_backend_is_registered() {

@@ -3,7 +3,7 @@
 //! wires core to the linked backends and prints what core returns.
 
 mod app;
-mod cli;
+use sesame::cli;
 mod commands;
 mod linked_backends;
 mod output;
@@ -25,6 +25,8 @@ fn main() {
         Command::Backends(ref args) => commands::backends::run(args),
         Command::Trust(ref args) => commands::trust::run(&cli.global, args),
         Command::Completions(ref args) => commands::completions::run(args),
+        Command::Lease(ref command) => commands::lease::run(&cli.global, command),
+        Command::R2(ref command) => commands::r2::run(&cli.global, command),
     };
     match result {
         Ok(code) => std::process::exit(code),
@@ -49,8 +51,13 @@ fn init_logging(verbose: u8) {
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(level));
+    // Colour only for a person at a terminal, and never with NO_COLOR set
+    // (https://no-color.org).
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .with_target(verbose >= 2)
         .without_time()

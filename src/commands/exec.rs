@@ -14,13 +14,21 @@ use crate::output;
 /// and ends the way the command ended. Without leases to revoke afterwards,
 /// sesame execs the command in its own place (as `env` and `aws-vault exec` do).
 pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
-    // Catch signals first: one that arrives while secrets resolve must not
-    // kill sesame with leases half-minted.
-    let relay = SignalRelay::install()?;
     let app = App::load(global)?;
+    // With leases to mint, catch signals before anything else happens: one
+    // that arrives while secrets resolve or leases are minted must not kill
+    // sesame with credentials half-minted. Without leases there is nothing
+    // to clean up, and the default action (dying by the signal) is right.
+    let relay = if app.config.leases.is_empty() {
+        None
+    } else {
+        Some(SignalRelay::install()?)
+    };
     let rt = super::runtime()?;
     let resolution = super::resolve_secrets(&app, &rt, None)?;
-    stop_if_interrupted(&relay);
+    if let Some(relay) = &relay {
+        stop_if_interrupted(relay);
+    }
 
     let ctx = app.context().with_secrets(Arc::new(resolution.values.clone()));
     let leases = leasing::prepare(&app.config, &ctx)?;
@@ -33,7 +41,7 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
             &ctx,
             &ledger,
             app.config.profile.as_deref(),
-            relay.interrupted_flag(),
+            relay.as_ref().expect("installed when leases exist").interrupted_flag(),
         ));
         if let Err(leasing::LeaseError::Interrupted(signal)) = acquired {
             drop(relay);
@@ -55,7 +63,7 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     if !must_revoke {
         // Nothing to do afterwards: become the command. Stop catching
         // signals first, and honour one that arrived in the meantime.
-        let interrupted = relay.interrupted();
+        let interrupted = relay.as_ref().map_or(0, SignalRelay::interrupted);
         drop(relay);
         if interrupted != 0 {
             exit_like(ChildExit::Signal(interrupted));
@@ -64,6 +72,7 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
         eprintln!("sesame: error: {error}");
         return Ok(error.exit_status());
     }
+    let relay = relay.expect("installed when leases exist");
     let exit = relay.run(program, rest, &env);
     drop(env);
 

@@ -6,7 +6,9 @@ pub mod completions;
 pub mod exec;
 pub mod export;
 pub mod get;
+pub mod lease;
 pub mod list;
+pub mod r2;
 pub mod trust;
 
 use anyhow::Result;

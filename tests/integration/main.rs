@@ -6,8 +6,12 @@ mod support;
 
 mod canary;
 mod cli;
+mod cloudflare;
 mod config_errors;
 mod exec;
+mod leases;
 mod onepassword;
+mod r2;
+mod r2_moto;
 mod signals;
 mod trust;

@@ -1,17 +1,30 @@
 //! `cargo xtask`: project chores that are code, not shell scripts.
 //!
-//! - `cargo xtask bench`: start-up overhead of `sesame exec` against a
-//!   baseline measured in the same run (see docs/benchmarks.md).
+//! - `cargo xtask bench [NAME...]`: benchmarks against a baseline measured
+//!   in the same run, reported as ratios (see docs/benchmarks.md).
+//! - `cargo xtask docs [--check]`: the generated CLI reference and man pages.
+//! - `cargo xtask new-backend provider|lease NAME`: a new backend crate.
 
 mod bench;
+mod docs;
+mod scaffold;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bench") => bench::run(&args[1..]),
+        Some("docs") => docs::run(&workspace_root(), &args[1..]),
+        Some("new-backend") => scaffold::run(&workspace_root(), &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask bench [--iterations N]");
+            eprintln!("usage: cargo xtask bench [--iterations N] [NAME...] | docs [--check] | new-backend provider|lease NAME");
             std::process::exit(2);
         }
     }
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the workspace")
+        .to_path_buf()
 }

@@ -2,8 +2,10 @@
 //! run, interleaved, so machine noise hits both alike. Figures are
 //! reported as ratios and differences, never as absolute targets in tests.
 
+mod cloudflare;
 mod exec;
 mod onepassword;
+mod r2;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,7 +27,12 @@ pub struct BenchContext {
 type Bench = (&'static str, fn(&BenchContext) -> Result<()>);
 
 /// Every benchmark, in the order they run. Add one line per benchmark.
-const BENCHES: &[Bench] = &[("exec", exec::exec_overhead), ("op", onepassword::batching)];
+const BENCHES: &[Bench] = &[
+    ("exec", exec::exec_overhead),
+    ("op", onepassword::batching),
+    ("cloudflare", cloudflare::leases),
+    ("r2", r2::verify_concurrency),
+];
 
 /// Runs the named benchmarks (all when none is named).
 pub fn run(args: &[String]) -> Result<()> {
