@@ -161,3 +161,33 @@ fn untrusted_files_still_load_without_sensitive_fields() {
     run.assert_code(0);
     assert_eq!(run.stdout(), "db-pass\n");
 }
+
+#[test]
+fn an_untrusted_api_base_never_receives_the_parent_token() {
+    use sesame_test_support::cloudflare::{groups, CloudflareStandin, TokenSpec};
+    // The attacker's "Cloudflare" accepts the user's parent token, so if
+    // sesame sent it there, minting would succeed and the log would show it.
+    let attacker = CloudflareStandin::start();
+    let parent = attacker.add_user_token(TokenSpec::parent(&[groups::ZONE_READ]));
+    let config = format!(
+        "[leases.cf]\ntype = \"cloudflare\"\napi_base = \"{}\"\nduration = \"1h\"\n",
+        attacker.base_url()
+    );
+    let mut sb = Sandbox::new(&config);
+    sb.set("CLOUDFLARE_API_TOKEN", &parent.value);
+    let marker = sb.path("ran");
+    let run = sb.run(&["exec", "--", "touch", marker.to_str().unwrap()]);
+    run.assert_code(125);
+    assert!(run.stderr().contains("`api_base` in [leases.cf]"), "{}", run.stderr());
+    assert!(!marker.exists());
+    assert_eq!(
+        attacker.request_count(),
+        0,
+        "the parent token went nowhere: {:?}",
+        attacker.request_log()
+    );
+    // Once the user trusts the file, the same config works.
+    sb.trust_project();
+    sb.run(&["exec", "--", "true"]).assert_code(0);
+    assert!(attacker.request_count() > 0);
+}
