@@ -8,15 +8,13 @@
 //! asked to mint it, so a crash at any point leaves a trace `sesame lease
 //! cleanup` can act on.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::SecretValue;
+use crate::{private_file, SecretValue};
 
 /// The ledger's on-disk format version.
 pub const LEDGER_VERSION: u32 = 1;
@@ -107,16 +105,12 @@ pub enum LedgerError {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     project: String,
-    dir: PathBuf,
     file: PathBuf,
     lock: PathBuf,
 }
 
 /// An exclusive lock; released when dropped.
-#[derive(Debug)]
-pub struct LockGuard {
-    _file: File,
-}
+pub type LockGuard = private_file::FileLock;
 
 impl Ledger {
     /// The ledger for `project` (a path or name identifying the project)
@@ -128,7 +122,6 @@ impl Ledger {
             project: project.to_string(),
             file: dir.join(format!("{key}.json")),
             lock: dir.join(format!("{key}.lock")),
-            dir,
         }
     }
 
@@ -142,27 +135,8 @@ impl Ledger {
         move |source| LedgerError::Io { path, source }
     }
 
-    fn ensure_dir(&self) -> Result<(), LedgerError> {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(self.io(&self.dir))
-    }
-
     fn lock_file(&self, path: &Path) -> Result<LockGuard, LedgerError> {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.ensure_dir()?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(self.io(path))?;
-        file.lock().map_err(self.io(path))?;
-        Ok(LockGuard { _file: file })
+        private_file::lock(path).map_err(self.io(path))
     }
 
     /// Blocks until this process holds the lock that serialises minting of
@@ -175,21 +149,8 @@ impl Ledger {
     /// process holds the lock (the common, uncontended case then costs no
     /// thread to wait on).
     pub fn try_mint_lock(&self, lease: &str) -> Result<Option<LockGuard>, LedgerError> {
-        use std::os::unix::fs::OpenOptionsExt;
         let path = self.mint_lock_path(lease);
-        self.ensure_dir()?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(self.io(&path))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(LockGuard { _file: file })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(self.io(&path)(e)),
-        }
+        private_file::try_lock(&path).map_err(self.io(&path))
     }
 
     fn mint_lock_path(&self, lease: &str) -> PathBuf {
@@ -237,17 +198,8 @@ impl Ledger {
     }
 
     fn write(&self, ledger: &LedgerFile) -> Result<(), LedgerError> {
-        use std::os::unix::fs::PermissionsExt;
-        let mut temp = tempfile::Builder::new()
-            .prefix(".ledger-")
-            .permissions(std::fs::Permissions::from_mode(0o600))
-            .tempfile_in(&self.dir)
-            .map_err(self.io(&self.dir))?;
         let json = serde_json::to_vec_pretty(ledger).expect("ledger serializes");
-        temp.write_all(&json).map_err(self.io(temp.path()))?;
-        temp.as_file().sync_all().map_err(self.io(temp.path()))?;
-        temp.persist(&self.file).map_err(|e| self.io(&self.file)(e.error))?;
-        Ok(())
+        private_file::write_atomic(&self.file, &json).map_err(self.io(&self.file))
     }
 }
 

@@ -35,6 +35,25 @@ pub fn lock(path: &Path) -> std::io::Result<FileLock> {
     Ok(FileLock { _file: file })
 }
 
+/// Like [`lock`], without waiting: `None` when another process holds it.
+pub fn try_lock(path: &Path) -> std::io::Result<Option<FileLock>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        ensure_private_dir(dir)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(FileLock { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// Replaces `path` with `bytes` atomically: readers see the old file or the
 /// new one, never a mix, and a crash leaves the old one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
