@@ -364,6 +364,13 @@ pub async fn release(acquired: &Acquired, ctx: &BackendContext, ledger: &Ledger)
     };
     let jobs = acquired.leases.iter().filter(|h| h.revoke_after).filter_map(|held| {
         let entry = entries.iter().find(|e| e.id == held.entry)?.clone();
+        if !entry.revocable {
+            // Nothing to ask the backend (R2 temporary credentials, say):
+            // the entry stays until the credential expires and cleanup
+            // prunes it.
+            tracing::info!(lease = %entry.lease, "credential cannot be revoked one by one; it expires by itself");
+            return None;
+        }
         let backend = acquired.backends.get(&held.lease)?.clone();
         Some(async move {
             let outcome = revoke_entry(backend.as_ref(), ctx, &entry).await;

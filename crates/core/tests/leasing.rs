@@ -30,6 +30,12 @@ struct TestLeaseConfig {
     delay_ms: u64,
     #[serde(default = "default_var")]
     env_var: String,
+    #[serde(default = "yes")]
+    revocable: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_var() -> String {
@@ -66,7 +72,7 @@ impl LeaseBackend for TestLease {
             id: id.clone(),
             expires_at: SystemTime::now() + request.duration,
             env: [(self.0.env_var.clone(), SecretValue::new(format!("value-of-{id}")))].into(),
-            revocable: true,
+            revocable: self.0.revocable,
             data: serde_json::json!({ "note": "test" }),
         })
     }
@@ -385,4 +391,28 @@ async fn cleanup_revokes_abandoned_leases_and_keeps_reusable_ones() {
     let left = ledger.entries().unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].lease, "keep1");
+}
+
+#[tokio::test]
+async fn a_credential_that_cannot_be_revoked_is_left_to_expire_without_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(
+        dir.path(),
+        "[leases.temp1]\ntype = \"test-lease\"\nreuse = false\nrevocable = false\n",
+    );
+    let ledger = Ledger::open(&dir.path().join("state"), "p");
+    let acquired = acquire(
+        prepare(&config, &ctx()).unwrap(),
+        &ctx(),
+        &ledger,
+        None,
+        &AtomicI32::new(0),
+    )
+    .await
+    .unwrap();
+    assert!(release(&acquired, &ctx(), &ledger).await.is_empty(), "no warning");
+    let entries = ledger.entries().unwrap();
+    assert_eq!(entries.len(), 1, "kept until it expires");
+    assert!(!entries[0].revocable);
+    assert_eq!(live_count("temp1"), 1, "the backend was not asked to revoke");
 }
