@@ -670,6 +670,23 @@ impl Client {
         Ok(deleted)
     }
 
+    /// Revokes a token sesame minted: by `id` when minting finished, else
+    /// (sesame died while minting) every token named `label`. A token that
+    /// is already gone counts as revoked.
+    pub async fn revoke_minted(&self, owner: &Owner, id: Option<&str>, label: &str) -> Result<(), ApiError> {
+        match id {
+            Some(id) => {
+                let deleted = self.delete_token(owner, id).await?;
+                tracing::info!(token_id = %id, already_gone = !deleted, "deleted Cloudflare token");
+            }
+            None => {
+                let deleted = self.delete_by_name(owner, label).await?;
+                tracing::info!(deleted, "deleted Cloudflare tokens found by name");
+            }
+        }
+        Ok(())
+    }
+
     /// `GET {tokens}/permission_groups`, optionally filtered by exact name.
     pub async fn permission_groups(&self, owner: &Owner, name: Option<&str>) -> Result<Vec<PermissionGroup>, ApiError> {
         let path = format!("{}/permission_groups", owner.tokens_path());

@@ -460,17 +460,9 @@ impl LeaseBackend for CloudflareLease {
             .unwrap_or(&self.api_base)
             .to_string();
         let client = self.client(ctx, &base)?;
-        match &request.id {
-            Some(id) => {
-                let deleted = client.delete_token(&owner, id).await?;
-                tracing::info!(token_id = %id, already_gone = !deleted, "deleted Cloudflare token");
-            }
-            None => {
-                // Minting may or may not have happened: find it by name.
-                let deleted = client.delete_by_name(&owner, &request.label).await?;
-                tracing::info!(deleted, "deleted Cloudflare tokens found by name");
-            }
-        }
+        client
+            .revoke_minted(&owner, request.id.as_deref(), &request.label)
+            .await?;
         Ok(true)
     }
 

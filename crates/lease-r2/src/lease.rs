@@ -417,16 +417,9 @@ impl LeaseBackend for R2Lease {
                     .unwrap_or(&self.settings.api_base)
                     .to_string();
                 let client = self.parent_client(ctx, &base)?;
-                match &request.id {
-                    Some(id) => {
-                        let deleted = client.delete_token(&owner, id).await?;
-                        tracing::info!(token_id = %id, already_gone = !deleted, "deleted R2 token");
-                    }
-                    None => {
-                        let deleted = client.delete_by_name(&owner, &request.label).await?;
-                        tracing::info!(deleted, "deleted R2 tokens found by name");
-                    }
-                }
+                client
+                    .revoke_minted(&owner, request.id.as_deref(), &request.label)
+                    .await?;
                 Ok(true)
             }
         }
