@@ -65,6 +65,24 @@ pub struct RemoteCleanup {
     pub failures: Vec<String>,
 }
 
+/// Where a lease's credentials come from, as `sesame check` reports it
+/// before anything is minted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provision {
+    /// The backend mints new credentials at the service for each lease (the
+    /// default), and revokes them when it can.
+    Mint,
+    /// The backend mints nothing: it hands on credentials that already exist
+    /// (made by hand, say), read from these secrets or variables. Nothing is
+    /// created at the service, and nothing is revoked.
+    Static {
+        /// The secrets (or variables) the credentials are read from, in the
+        /// order the config names them; empty if they are written in the
+        /// config itself.
+        from: Vec<String>,
+    },
+}
+
 /// A backend that mints and revokes short-lived credentials.
 #[async_trait]
 pub trait LeaseBackend: Send + Sync {
@@ -80,6 +98,13 @@ pub trait LeaseBackend: Send + Sync {
     /// Secrets or environment variables it reads (its parent credential).
     /// A change in their values makes a cached lease unusable.
     fn consumes(&self) -> Vec<String>;
+
+    /// Whether [`LeaseBackend::create`] mints new credentials or hands on
+    /// existing ones; decided from the config alone (no I/O). The default
+    /// is [`Provision::Mint`].
+    fn provision(&self) -> Provision {
+        Provision::Mint
+    }
 
     /// Mints a credential.
     async fn create(&self, ctx: &BackendContext, request: &LeaseRequest) -> Result<LeaseGrant, BackendError>;
