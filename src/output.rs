@@ -12,6 +12,28 @@ pub fn warning(message: &str) {
     eprintln!("sesame: warning: {message}");
 }
 
+/// The version of the JSON documents the read commands print with
+/// `--format json` (docs/reference/json.md). Fields are only added within a
+/// version; renaming or removing one, or changing its type or meaning,
+/// needs a new version.
+pub const JSON_FORMAT_VERSION: u64 = 1;
+
+/// Prints a read command's JSON document on stdout, pretty, with a final
+/// newline and `format_version` added. `document` must be an object; it never
+/// holds a secret value (only `get`, `export` and `lease create` print values).
+pub fn json(document: serde_json::Value) -> anyhow::Result<()> {
+    let mut document = document;
+    if let Some(fields) = document.as_object_mut() {
+        fields.insert("format_version".into(), JSON_FORMAT_VERSION.into());
+    }
+    let mut text = serde_json::to_string_pretty(&document)?;
+    text.push('\n');
+    let mut out = std::io::stdout().lock();
+    std::io::Write::write_all(&mut out, text.as_bytes())?;
+    std::io::Write::flush(&mut out)?;
+    Ok(())
+}
+
 /// Quotes a value for a POSIX shell: `'...'` with `'` written as `'\''`.
 pub fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "'\\''"))
@@ -36,7 +58,8 @@ pub fn dotenv_quote(value: &str) -> String {
     out
 }
 
-/// Prints rows as aligned columns.
+/// Prints rows as aligned columns: plain text, never colour or other
+/// terminal escapes, whatever stdout is and whether or not `NO_COLOR` is set.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {

@@ -21,7 +21,8 @@ pub fn run(args: &FormatArgs) -> Result<i32> {
                 .iter()
                 .map(|(kind, name, description)| json!({"kind": kind, "type": name, "description": description}))
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&json!({ "backends": list }))?);
+            // docs/reference/json.md, "sesame backends".
+            crate::output::json(json!({ "backends": list }))?;
         }
         ReadFormat::Text => {
             let rows: Vec<Vec<String>> = rows

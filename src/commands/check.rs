@@ -1,5 +1,6 @@
 //! `sesame check`: validates the config and reports, without values, what
-//! would resolve and which leases would be minted or reused.
+//! would resolve and which leases would be minted, reused or taken as they
+//! are (static credentials).
 
 use std::sync::Arc;
 
@@ -7,18 +8,96 @@ use anyhow::Result;
 use serde_json::json;
 use sesame_core::config::display_path;
 use sesame_core::duration::format_duration;
-use sesame_core::leasing::{self, REUSE_MARGIN};
-use sesame_core::ledger::{unix_now, LeaseState};
+use sesame_core::lease::Provision;
+use sesame_core::leasing::{self, PreparedLease, REUSE_MARGIN};
+use sesame_core::ledger::{unix_now, LeaseState, LedgerEntry};
 use sesame_core::resolve::{self, ResolveError};
 
 use crate::app::App;
 use crate::cli::{CheckArgs, GlobalArgs, ReadFormat};
 
+/// One line of the report (docs/reference/json.md, "sesame check").
 struct Row {
+    /// `file`, `config`, `secret`, `provider` or `lease`.
     kind: &'static str,
     name: String,
+    /// `ok`, `missing` or `error`.
     status: &'static str,
     detail: String,
+    /// Lease rows that are ok: `mint`, `reuse` or `static`.
+    action: Option<&'static str>,
+}
+
+impl Row {
+    fn new(kind: &'static str, name: impl Into<String>, status: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            status,
+            detail: detail.into(),
+            action: None,
+        }
+    }
+}
+
+/// Names in backticks, comma-separated.
+fn quoted(names: &[String]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// What acquiring `lease` would do, given the ledger: `(action, detail)`.
+fn lease_plan(
+    lease: &PreparedLease,
+    entries: &[LedgerEntry],
+    profile: Option<&str>,
+    now: u64,
+) -> (&'static str, String) {
+    if let Provision::Static { from } = lease.backend.provision() {
+        let source = if from.is_empty() {
+            "the config".to_string()
+        } else {
+            quoted(&from)
+        };
+        return (
+            "static",
+            format!("static credentials from {source}; nothing is minted or revoked"),
+        );
+    }
+    let reusable = lease.reuse.then(|| {
+        entries.iter().find(|e| {
+            e.lease == lease.name
+                && e.state == LeaseState::Active
+                && e.fingerprint == lease.fingerprint
+                && e.profile.as_deref() == profile
+                && e.expires_at.is_some_and(|t| t > now + REUSE_MARGIN.as_secs())
+        })
+    });
+    match reusable.flatten() {
+        Some(entry) => (
+            "reuse",
+            format!(
+                "would reuse lease {} (expires in {})",
+                entry.id,
+                format_duration(std::time::Duration::from_secs(entry.expires_at.unwrap_or(now) - now))
+            ),
+        ),
+        None if lease.reuse => (
+            "mint",
+            format!(
+                "would mint a {} {} lease",
+                format_duration(lease.duration),
+                lease.type_name
+            ),
+        ),
+        None => (
+            "mint",
+            format!(
+                "would mint a {} {} lease and revoke it when the command ends",
+                format_duration(lease.duration),
+                lease.type_name
+            ),
+        ),
+    }
 }
 
 /// Runs the checks; exit 1 if any failed.
@@ -26,34 +105,29 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
     let app = App::load(global)?;
     let mut rows = Vec::new();
     for file in &app.config.files {
-        rows.push(Row {
-            kind: "file",
-            name: display_path(&file.path).display().to_string(),
-            status: "ok",
-            detail: format!(
+        rows.push(Row::new(
+            "file",
+            display_path(&file.path).display().to_string(),
+            "ok",
+            format!(
                 "{}, {}",
                 serde_json::to_value(file.kind)?.as_str().unwrap_or_default(),
                 serde_json::to_value(file.trust)?.as_str().unwrap_or_default()
             ),
-        });
+        ));
     }
     let mut values = Default::default();
     match resolve::plan(&app.config, None) {
-        Err(e) => rows.push(Row {
-            kind: "config",
-            name: "secrets".into(),
-            status: "error",
-            detail: e.to_string(),
-        }),
+        Err(e) => rows.push(Row::new("config", "secrets", "error", e.to_string())),
         Ok(_) if args.no_resolve => {
             for secret in app.config.secrets.values() {
                 let provider = app.config.provider_of(secret).unwrap_or("-");
-                rows.push(Row {
-                    kind: "secret",
-                    name: secret.name.clone(),
-                    status: "ok",
-                    detail: format!("provider {provider} (not resolved: --no-resolve)"),
-                });
+                rows.push(Row::new(
+                    "secret",
+                    secret.name.clone(),
+                    "ok",
+                    format!("provider {provider} (not resolved: --no-resolve)"),
+                ));
             }
         }
         Ok(plan) => {
@@ -67,35 +141,26 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
                             None
                         };
                         let resolved = resolution.values.contains_key(&secret.name);
-                        rows.push(Row {
-                            kind: "secret",
-                            name: secret.name.clone(),
-                            status: if resolved { "ok" } else { "missing" },
-                            detail: match (resolved, provider) {
+                        rows.push(Row::new(
+                            "secret",
+                            secret.name.clone(),
+                            if resolved { "ok" } else { "missing" },
+                            match (resolved, provider) {
                                 (true, Some(p)) => format!("resolves through provider {p}"),
                                 (true, None) => "resolves to its default".into(),
                                 (false, _) => "not resolved; allowed by if_missing".into(),
                             },
-                        });
+                        ));
                     }
                     values = resolution.values;
                 }
                 Err(ResolveError::Secrets(messages)) => {
                     for message in messages {
-                        rows.push(Row {
-                            kind: "secret",
-                            name: message.split('`').nth(1).unwrap_or("?").to_string(),
-                            status: "error",
-                            detail: message,
-                        });
+                        let name = message.split('`').nth(1).unwrap_or("?").to_string();
+                        rows.push(Row::new("secret", name, "error", message));
                     }
                 }
-                Err(e) => rows.push(Row {
-                    kind: "config",
-                    name: "secrets".into(),
-                    status: "error",
-                    detail: e.to_string(),
-                }),
+                Err(e) => rows.push(Row::new("config", "secrets", "error", e.to_string())),
             }
         }
     }
@@ -104,58 +169,20 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
     if resolve::validate_secrets(&app.config).is_ok() {
         for name in app.config.providers.keys() {
             if let Err(e) = resolve::build_provider(&app.config, name, &ctx.secrets, &ctx) {
-                rows.push(Row {
-                    kind: "provider",
-                    name: name.clone(),
-                    status: "error",
-                    detail: e.to_string(),
-                });
+                rows.push(Row::new("provider", name.clone(), "error", e.to_string()));
             }
         }
     }
     match leasing::prepare(&app.config, &ctx) {
-        Err(e) => rows.push(Row {
-            kind: "lease",
-            name: "leases".into(),
-            status: "error",
-            detail: e.to_string(),
-        }),
+        Err(e) => rows.push(Row::new("lease", "leases", "error", e.to_string())),
         Ok(leases) => {
             let entries = app.ledger().entries().unwrap_or_default();
             let now = unix_now();
             for lease in leases {
-                let reusable = lease.reuse.then(|| {
-                    entries.iter().find(|e| {
-                        e.lease == lease.name
-                            && e.state == LeaseState::Active
-                            && e.fingerprint == lease.fingerprint
-                            && e.profile == app.config.profile
-                            && e.expires_at.is_some_and(|t| t > now + REUSE_MARGIN.as_secs())
-                    })
-                });
-                let detail = match reusable.flatten() {
-                    Some(entry) => format!(
-                        "would reuse lease {} (expires in {})",
-                        entry.id,
-                        format_duration(std::time::Duration::from_secs(entry.expires_at.unwrap_or(now) - now))
-                    ),
-                    None if lease.reuse => format!(
-                        "would mint a {} {} lease",
-                        format_duration(lease.duration),
-                        lease.type_name
-                    ),
-                    None => format!(
-                        "would mint a {} {} lease and revoke it when the command ends",
-                        format_duration(lease.duration),
-                        lease.type_name
-                    ),
-                };
-                rows.push(Row {
-                    kind: "lease",
-                    name: lease.name,
-                    status: "ok",
-                    detail,
-                });
+                let (action, detail) = lease_plan(&lease, &entries, app.config.profile.as_deref(), now);
+                let mut row = Row::new("lease", lease.name, "ok", detail);
+                row.action = Some(action);
+                rows.push(row);
             }
         }
     }
@@ -164,12 +191,16 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
         ReadFormat::Json => {
             let checks: Vec<_> = rows
                 .iter()
-                .map(|r| json!({"kind": r.kind, "name": r.name, "status": r.status, "detail": r.detail}))
+                .map(|r| {
+                    let mut check = json!({"kind": r.kind, "name": r.name, "status": r.status, "detail": r.detail});
+                    if let Some(action) = r.action {
+                        check["action"] = action.into();
+                    }
+                    check
+                })
                 .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({"ok": !failed, "checks": checks}))?
-            );
+            // docs/reference/json.md, "sesame check".
+            crate::output::json(json!({"ok": !failed, "checks": checks}))?;
         }
         ReadFormat::Text => {
             let table: Vec<Vec<String>> = rows

@@ -208,7 +208,8 @@ fn list(global: &GlobalArgs, args: &LeaseListArgs) -> Result<i32> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&json!({ "leases": list }))?);
+            // docs/reference/json.md, "sesame lease list".
+            crate::output::json(json!({ "leases": list }))?;
         }
         ReadFormat::Text => {
             if entries.is_empty() {
@@ -244,6 +245,19 @@ fn list(global: &GlobalArgs, args: &LeaseListArgs) -> Result<i32> {
                 ],
                 &rows,
             );
+            let kept: Vec<&LedgerEntry> = entries
+                .iter()
+                .filter(|e| !e.revocable && e.state == LeaseState::Active && !e.is_expired(now))
+                .collect();
+            if !kept.is_empty() {
+                println!();
+                for e in kept {
+                    println!(
+                        "lease `{}` ({}): cannot be revoked one by one; it stays valid until it expires",
+                        e.lease, e.id
+                    );
+                }
+            }
         }
     }
     Ok(0)

@@ -10,15 +10,16 @@ use crate::cli::{FormatArgs, GlobalArgs, ReadFormat};
 pub fn run(global: &GlobalArgs, args: &FormatArgs) -> Result<i32> {
     let app = App::load(global)?;
     let config = &app.config;
-    let secrets: Vec<_> = config
+    // (name, provider, description); no provider: the secret only has a default.
+    let secrets: Vec<(String, Option<String>, Option<String>)> = config
         .secrets
         .values()
         .map(|s| {
             let provider = if s.value.is_some() { config.provider_of(s) } else { None };
             (
                 s.name.clone(),
-                provider.unwrap_or("-").to_string(),
-                s.description.clone().unwrap_or_default(),
+                provider.map(str::to_string),
+                s.description.clone().filter(|d| !d.is_empty()),
             )
         })
         .collect();
@@ -29,14 +30,17 @@ pub fn run(global: &GlobalArgs, args: &FormatArgs) -> Result<i32> {
         .collect();
     match args.format {
         ReadFormat::Json => {
-            let value = json!({
+            // docs/reference/json.md, "sesame list".
+            crate::output::json(json!({
                 "secrets": secrets.iter().map(|(n, p, d)| json!({"name": n, "provider": p, "description": d})).collect::<Vec<_>>(),
                 "leases": leases.iter().map(|(n, t)| json!({"name": n, "type": t})).collect::<Vec<_>>(),
-            });
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            }))?;
         }
         ReadFormat::Text => {
-            let rows: Vec<Vec<String>> = secrets.into_iter().map(|(n, p, d)| vec![n, p, d]).collect();
+            let rows: Vec<Vec<String>> = secrets
+                .into_iter()
+                .map(|(n, p, d)| vec![n, p.unwrap_or_else(|| "-".into()), d.unwrap_or_default()])
+                .collect();
             crate::output::table(&["SECRET", "PROVIDER", "DESCRIPTION"], &rows);
             if !leases.is_empty() {
                 println!();

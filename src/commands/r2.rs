@@ -254,16 +254,14 @@ fn print(targets: &[Target], checks: &[Check], format: ReadFormat) -> Result<()>
                     })
                 })
                 .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({
-                    "ok": failed == 0,
-                    "failed": failed,
-                    "warnings": warnings,
-                    "targets": targets,
-                    "checks": checks,
-                }))?
-            );
+            // docs/reference/json.md, "sesame r2 verify".
+            crate::output::json(json!({
+                "ok": failed == 0,
+                "failed": failed,
+                "warnings": warnings,
+                "targets": targets,
+                "checks": checks,
+            }))?;
         }
         ReadFormat::Text => {
             let rows: Vec<Vec<String>> = checks

@@ -25,7 +25,7 @@ fn list_shows_names_providers_and_descriptions() {
         json["secrets"],
         serde_json::json!([
             {"name": "A", "provider": "env", "description": "the A"},
-            {"name": "B", "provider": "-", "description": ""}
+            {"name": "B", "provider": null, "description": null}
         ])
     );
 }
