@@ -9,6 +9,7 @@ mod cli;
 mod cloudflare;
 mod config_errors;
 mod exec;
+mod json_contract;
 mod leases;
 mod onepassword;
 mod r2;
