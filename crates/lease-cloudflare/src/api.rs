@@ -1,7 +1,8 @@
-//! A small client for Cloudflare's API-token endpoints, shared by the
-//! Cloudflare lease backends (this crate's `cloudflare` type and the R2
-//! lease): verify, get, create, delete and list tokens, look up permission
-//! groups, with bounded, jittered retries.
+//! A small client for Cloudflare's API, shared by the Cloudflare lease
+//! backends (this crate's `cloudflare` type and the R2 lease): verify, get,
+//! create, delete and list tokens, look up permission groups, and typed
+//! [`Client::get`] and [`Client::post`] for other endpoints (R2 temporary
+//! credentials), all on one request path with bounded, jittered retries.
 //!
 //! Facts it relies on (see `docs/leases/cloudflare.md`, "What sesame relies on"):
 //! - every answer is an envelope `{success, errors: [{code, message}], messages, result}`, and
@@ -21,8 +22,9 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sesame_core::{BackendError, EnvSnapshot, SecretValue};
@@ -498,6 +500,7 @@ pub struct Client {
     base: String,
     token: SecretValue,
     retry: RetryPolicy,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl fmt::Debug for Client {
@@ -505,6 +508,10 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &self.base)
             .field("retry", &self.retry)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -518,7 +525,15 @@ impl Client {
             base: base.into().trim_end_matches('/').to_string(),
             token,
             retry: RetryPolicy::default(),
+            headers: Vec::new(),
         }
+    }
+
+    /// The same client, sending `name: value` with every request (e.g.
+    /// `cf-r2-jurisdiction: eu` for R2 endpoints).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     /// The same client with another retry policy.
@@ -536,16 +551,12 @@ impl Client {
     /// token must be verified with its [`Owner::Account`]; the user path
     /// answers 401 code 1000 for it (and the account path for user tokens).
     pub async fn verify(&self, owner: &Owner) -> Result<Verified, ApiError> {
-        let path = format!("{}/verify", owner.tokens_path());
-        let result = self.call(Method::GET, &path, &[], None).await?;
-        decode(&Method::GET, &path, result.result)
+        self.get(&format!("{}/verify", owner.tokens_path()), &[]).await
     }
 
     /// `GET {tokens}/{id}`: a token with its policies.
     pub async fn get_token(&self, owner: &Owner, id: &str) -> Result<TokenInfo, ApiError> {
-        let path = format!("{}/{id}", owner.tokens_path());
-        let result = self.call(Method::GET, &path, &[], None).await?;
-        decode(&Method::GET, &path, result.result)
+        self.get(&format!("{}/{id}", owner.tokens_path()), &[]).await
     }
 
     /// `POST {tokens}`: creates a token. When an attempt may have created
@@ -691,8 +702,7 @@ impl Client {
     pub async fn permission_groups(&self, owner: &Owner, name: Option<&str>) -> Result<Vec<PermissionGroup>, ApiError> {
         let path = format!("{}/permission_groups", owner.tokens_path());
         let query: Vec<(&str, String)> = name.map(|n| ("name", n.to_string())).into_iter().collect();
-        let envelope = self.call(Method::GET, &path, &query, None).await?;
-        decode(&Method::GET, &path, envelope.result)
+        self.get(&path, &query).await
     }
 
     /// The id of the permission group called exactly `name`, if any.
@@ -705,8 +715,52 @@ impl Client {
             .map(|g| g.id))
     }
 
-    /// Sends a request that may be repeated as it is (GET, DELETE), retrying
-    /// what is worth retrying.
+    /// `GET {path}?{query}`: the envelope's `result` as `T`. Retried as
+    /// every call is (see [`Client::request`]).
+    pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {
+        self.request::<(), T>(Method::GET, path, query, None).await
+    }
+
+    /// `POST {path}` with `body` as JSON: the envelope's `result` as `T`.
+    ///
+    /// Retried as every call is (see [`Client::request`]), including when
+    /// the request may already have been processed (lost answer, 5xx): use
+    /// it where a duplicate is harmless, e.g. R2 temporary credentials, of
+    /// which a duplicate only expires unused. [`Client::create_token`] has its
+    /// own retries, since a twin token would not be harmless.
+    pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ApiError> {
+        self.request(Method::POST, path, &[], Some(body)).await
+    }
+
+    /// Any API call: `method` on `path` (below the base, e.g.
+    /// `/accounts/{id}/r2/temp-access-credentials`) with `query` and an
+    /// optional JSON `body`; the envelope's `result` decoded as `T`.
+    ///
+    /// The one request path every method of this client takes: the parent
+    /// token as a sensitive `Authorization: Bearer` header, the client's
+    /// extra headers, Cloudflare's envelope and errors (`success: false` with
+    /// a 2xx included), and retries of connection failures, 408, 409, 429
+    /// (honouring `Retry-After` up to [`RetryPolicy::max_retry_after`]) and
+    /// 5xx, with jittered exponential backoff.
+    pub async fn request<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<T, ApiError> {
+        let body = body.map(serde_json::to_value).transpose().map_err(|e| ApiError {
+            method: method.to_string(),
+            path: path.to_string(),
+            kind: ApiErrorKind::Decode(format!("the request body could not be encoded ({e})")),
+            attempts: 0,
+        })?;
+        let envelope = self.call(method.clone(), path, query, body.as_ref()).await?;
+        decode(&method, path, envelope.result)
+    }
+
+    /// Sends a request, retrying what is worth retrying; requests that may
+    /// have been processed are sent again as they are.
     async fn call(
         &self,
         method: Method,
@@ -777,6 +831,9 @@ impl Client {
             .http
             .request(method.clone(), format!("{}{path}", self.base))
             .header(AUTHORIZATION, auth);
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
         if !query.is_empty() {
             request = request.query(query);
         }
