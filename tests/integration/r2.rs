@@ -500,19 +500,39 @@ fn a_static_token_is_derived_and_its_expiry_checked() {
     assert!(run.stdout().contains("is not valid"), "{}", run.stdout());
 }
 
+/// An R2 token with "Object Read & Write" on `bucket` (a parent access key
+/// for temporary credentials); returns its id, the access key id.
+fn r2_parent_key(world: &World, bucket: &str) -> String {
+    world
+        .cf
+        .add_user_token(TokenSpec::new("r2-parent-key").allow(
+            &[groups::R2_BUCKET_ITEM_WRITE],
+            serde_json::json!({ format!("com.cloudflare.edge.r2.bucket.{ACCOUNT}_default_{bucket}"): "*" }),
+        ))
+        .id
+}
+
+/// A `mode = "temporary"` lease on `archive` with `parent_key`.
+fn temporary_lease(world: &World, parent_key: &str) -> String {
+    format!(
+        "[leases.tmp]\ntype = \"r2\"\naccount_id = \"{ACCOUNT}\"\nbucket = \"archive\"\naccess = \"read-write\"\n\
+         mode = \"temporary\"\nparent_access_key_id = \"{parent_key}\"\nprefixes = [\"incoming/\"]\n\
+         endpoint = \"{}\"\nduration = \"15m\"\n",
+        world.s3.endpoint(),
+    )
+}
+
 #[test]
 fn temporary_credentials_carry_a_session_token_and_are_not_revocable() {
     let world = World::new();
-    let (parent_key, _) = world.s3.new_key(&[Grant::bucket("archive", Access::ObjectReadWrite)]);
-    world.s3.add_api_token(&world.parent);
-    let config = format!(
-        "[leases.tmp]\ntype = \"r2\"\naccount_id = \"{ACCOUNT}\"\nbucket = \"archive\"\naccess = \"read-write\"\n\
-         mode = \"temporary\"\nparent_access_key_id = \"{parent_key}\"\nprefixes = [\"incoming/\"]\n\
-         endpoint = \"{}\"\napi_base = \"{}\"\nduration = \"15m\"\n",
-        world.s3.endpoint(),
-        world.s3.api_base()
-    );
-    let sb = world.sandbox(&config);
+    let parent_key = r2_parent_key(&world, "archive");
+    // The API token that asks for them needs "Workers R2 Storage Write".
+    let api_token = world
+        .cf
+        .add_user_token(TokenSpec::parent(&[groups::R2_STORAGE_WRITE]))
+        .value;
+    let mut sb = world.sandbox(&temporary_lease(&world, &parent_key));
+    sb.set("CLOUDFLARE_API_TOKEN", &api_token);
     let run = sb.run(&["r2", "verify", "--format", "json"]);
     run.assert_code(0);
     let json: Value = serde_json::from_str(&run.stdout()).unwrap();
@@ -542,6 +562,13 @@ fn temporary_credentials_carry_a_session_token_and_are_not_revocable() {
         .filter(|k| k.session_token.is_some())
         .collect();
     assert_eq!(temp.len(), 1, "the lease is reused, not minted twice");
+    // Minted by the Cloudflare stand-in, as the OpenAPI fragment says.
+    let issued = world.cf.temp_credentials();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].parent_access_key_id, parent_key);
+    assert_eq!(issued[0].permission, "object-read-write");
+    assert_eq!(issued[0].prefixes.as_deref(), Some(&["incoming/".to_string()][..]));
+    assert_eq!(temp[0].access_key_id, issued[0].access_key_id);
 
     // exec gets the session token; the ledger knows it cannot be revoked.
     let run = sb.run(&[
@@ -568,6 +595,50 @@ fn temporary_credentials_carry_a_session_token_and_are_not_revocable() {
         .find(|text| text.contains("\"backend\": \"r2\""))
         .expect("a ledger with the r2 lease");
     assert!(ledger.contains("\"revocable\": false"), "{ledger}");
+    let list = sb.run(&["lease", "list"]);
+    list.assert_code(0);
+    assert!(
+        list.stdout().contains("lease `tmp` (") && list.stdout().contains("cannot be revoked one by one"),
+        "{}",
+        list.stdout()
+    );
+}
+
+#[test]
+fn temporary_credentials_need_a_parent_token_with_r2_write() {
+    let world = World::new();
+    let parent_key = r2_parent_key(&world, "archive");
+    let config = temporary_lease(&world, &parent_key);
+    // The world's parent manages tokens but holds no R2 permission: 403.
+    let sb = world.sandbox(&config);
+    let run = sb.run(&["exec", "--", "true"]);
+    run.assert_code(125);
+    let err = run.stderr();
+    assert!(err.contains("r2/temp-access-credentials: HTTP 403"), "{err}");
+    assert!(err.contains("'Workers R2 Storage Write'"), "{err}");
+    assert!(!err.contains(&world.parent), "the token is never shown");
+    // An unknown token: 401.
+    let mut sb = world.sandbox(&config);
+    sb.set("CLOUDFLARE_API_TOKEN", "not-a-real-token");
+    let run = sb.run(&["exec", "--", "true"]);
+    run.assert_code(125);
+    assert!(run.stderr().contains("HTTP 401"), "{}", run.stderr());
+    // A good token, but a parent access key Cloudflare does not know: 400.
+    let api_token = world
+        .cf
+        .add_user_token(TokenSpec::parent(&[groups::R2_STORAGE_WRITE]))
+        .value;
+    let mut sb = world.sandbox(&temporary_lease(&world, "0123456789abcdef0123456789abcdef"));
+    sb.set("CLOUDFLARE_API_TOKEN", &api_token);
+    let run = sb.run(&["exec", "--", "true"]);
+    run.assert_code(125);
+    let err = run.stderr();
+    assert!(
+        err.contains("HTTP 400") && err.contains("parent access key does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("check `parent_access_key_id`"), "{err}");
+    assert!(world.cf.temp_credentials().is_empty(), "nothing was issued");
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! A stateful local stand-in for the Cloudflare API-token endpoints
-//! (`/user/tokens*` and `/accounts/{account_id}/tokens*`), following the
-//! published OpenAPI fragments in `shared/reference/cloudflare-openapi/`.
+//! (`/user/tokens*` and `/accounts/{account_id}/tokens*`) and R2 temporary
+//! credentials (`/accounts/{account_id}/r2/temp-access-credentials`),
+//! following the published OpenAPI fragments in
+//! `shared/reference/cloudflare-openapi/`.
 //!
 //! Start it with [`CloudflareStandin::start`] (blocking, for plain `#[test]`s)
 //! or [`CloudflareStandin::start_async`], seed a parent token with
@@ -14,6 +16,12 @@
 //! `/user/tokens` or `/accounts/{account_id}/tokens`. Every answer is the
 //! envelope `{success, errors: [{code, message}], messages, result,
 //! result_info?}`. Token roll/update (`PUT`) is not implemented.
+//!
+//! `POST /accounts/{account_id}/r2/temp-access-credentials` mints R2
+//! temporary credentials from a parent R2 token the stand-in knows; see the
+//! `r2` module's documentation ([`TempCredentialRecord`]) for its rules. The
+//! S3 stand-in learns them through
+//! [`CloudflareHandle::on_temp_credentials_issued`].
 //!
 //! # Authorisation model
 //! * Verify needs only a usable token of the right kind: a user token on
@@ -48,6 +56,8 @@
 //! | 400  | 1002  | token quota reached (message states the limit) |
 //! | 400  | 7003  | malformed account or token identifier in the path |
 //! | 404  | 1003  | token not found (or already deleted) |
+//! | 400  | 10042 | R2 temporary credentials: the parent access key does not exist |
+//! | 403  | 10043 | R2 temporary credentials: the parent lacks the permission on the bucket |
 //! | 404  | 7000  | no such route |
 //! | 405  | 7001  | method not allowed on the route |
 //! | 429  | 971   | injected rate limit (`Retry-After`, `x-ratelimit-remaining: 0`) |
@@ -68,6 +78,7 @@ mod admin;
 mod api;
 mod catalogue;
 mod model;
+mod r2;
 mod server;
 mod state;
 
@@ -80,5 +91,6 @@ pub use model::{
     TokenOwner, TokenRecord, TokenSpec, TokenStatus, ACCOUNT_TOKEN_QUOTA, ALL_ACCOUNTS_RESOURCE, DEFAULT_ACCOUNT_ID,
     USER_ID, USER_TOKEN_QUOTA,
 };
+pub use r2::{TempCredentialRecord, MAX_TEMP_TTL_SECS, TEMP_PERMISSIONS};
 pub use server::CloudflareStandin;
 pub use state::CloudflareHandle;

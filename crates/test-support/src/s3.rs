@@ -34,11 +34,12 @@
 //! `allow` policies count.
 //!
 //! # R2 temporary credentials
-//! The same port answers `POST /client/v4/accounts/{account}/r2/temp-access-credentials`
-//! (Cloudflare's envelope) for API tokens registered with
-//! [`S3Handle::add_api_token`]: it checks the parent access key, mints a key
-//! with a session token (sent as `X-Amz-Security-Token`), limited to the
-//! bucket, permission and prefixes asked for, expiring after `ttlSeconds`.
+//! The Cloudflare stand-in mints them
+//! (`POST /accounts/{account}/r2/temp-access-credentials`); with
+//! [`S3Handle::serve_cloudflare`], each issued set for this server's account
+//! and jurisdiction becomes a key with a session token (sent as
+//! `X-Amz-Security-Token`), limited to the bucket, permission and prefixes
+//! asked for, expiring when they do.
 //!
 //! # Knobs
 //! [`S3Handle::set_latency`] (per request), [`S3Handle::set_clock_offset`]
@@ -47,7 +48,7 @@
 //! (new keys answer 401 for that long, like fresh R2 credentials), and a
 //! request log ([`S3Handle::requests`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -64,12 +65,12 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::{self, ETag, StreamingBlob};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::cloudflare::{groups, CloudflareHandle, TokenRecord, DEFAULT_ACCOUNT_ID};
+use crate::cloudflare::{groups, CloudflareHandle, TempCredentialRecord, TokenRecord, DEFAULT_ACCOUNT_ID};
 
 /// SigV4 rejects requests whose time differs from the server's by more.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -240,7 +241,6 @@ pub struct S3LogEntry {
 struct State {
     buckets: BTreeMap<String, BTreeMap<String, StoredObject>>,
     keys: BTreeMap<String, KeyRecord>,
-    api_tokens: BTreeSet<String>,
     log: Vec<S3LogEntry>,
     latency: Duration,
     clock_offset: i64,
@@ -367,11 +367,6 @@ impl S3Handle {
         self.shared.lock().keys.get(access_key_id).cloned()
     }
 
-    /// Accepts `value` as a Cloudflare API token on the temporary-credentials endpoint.
-    pub fn add_api_token(&self, value: &str) {
-        self.shared.lock().api_tokens.insert(value.to_string());
-    }
-
     /// Adds `latency` before every answer.
     pub fn set_latency(&self, latency: Duration) {
         self.shared.lock().latency = latency;
@@ -389,7 +384,7 @@ impl S3Handle {
         self.shared.lock().propagation_delay = delay;
     }
 
-    /// The requests answered so far (the temporary-credentials API included).
+    /// The requests answered so far.
     pub fn requests(&self) -> Vec<S3LogEntry> {
         self.shared.lock().log.clone()
     }
@@ -401,8 +396,16 @@ impl S3Handle {
 
     /// Registers every Cloudflare token created on `cloudflare` (seeded or through
     /// its API) that grants R2 permissions as an S3 key, and removes the key when
-    /// the token is deleted. Tokens created before this call are registered too.
+    /// the token is deleted; likewise registers the R2 temporary credentials it
+    /// issues. Tokens and credentials from before this call are registered too.
     pub fn serve_cloudflare(&self, cloudflare: &CloudflareHandle) {
+        for credentials in cloudflare.temp_credentials() {
+            self.register_temp_credentials(&credentials);
+        }
+        let issued = self.clone();
+        cloudflare.on_temp_credentials_issued(move |credentials| {
+            issued.register_temp_credentials(credentials);
+        });
         for token in cloudflare.tokens().iter().filter(|t| t.is_live()) {
             self.register_token(token);
         }
@@ -434,6 +437,35 @@ impl S3Handle {
             origin: format!("cloudflare token {}", token.name),
         });
         grants
+    }
+}
+
+impl S3Handle {
+    /// Registers temporary credentials the Cloudflare stand-in issued as a
+    /// key with their session token, if they are for this server's account and
+    /// jurisdiction. Returns whether they were registered.
+    pub fn register_temp_credentials(&self, credentials: &TempCredentialRecord) -> bool {
+        let Some(access) = Access::from_temp_permission(&credentials.permission) else {
+            return false;
+        };
+        if credentials.account_id != self.shared.account_id || credentials.jurisdiction != self.shared.jurisdiction {
+            return false;
+        }
+        let delay = self.shared.lock().propagation_delay;
+        self.insert_key(KeyRecord {
+            access_key_id: credentials.access_key_id.clone(),
+            secret: credentials.secret_access_key.clone(),
+            grants: vec![Grant {
+                bucket: Some(credentials.bucket.clone()),
+                access,
+                prefixes: credentials.prefixes.clone(),
+            }],
+            session_token: Some(credentials.session_token.clone()),
+            live_from: Instant::now() + delay,
+            expires_at: Some(credentials.expires_on),
+            origin: "temporary".into(),
+        });
+        true
     }
 }
 
@@ -782,108 +814,6 @@ fn access_key_of(request: &Request<Incoming>) -> Option<String> {
     Some(credential.split('/').next()?.to_string())
 }
 
-fn envelope(status: StatusCode, result: Value, errors: Value) -> Response<s3s::Body> {
-    let success = status.is_success();
-    let body = json!({"success": success, "errors": errors, "messages": [], "result": result});
-    let mut response = Response::new(s3s::Body::from(body.to_string()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    response
-}
-
-fn api_error(status: StatusCode, code: u32, message: &str) -> Response<s3s::Body> {
-    envelope(status, Value::Null, json!([{"code": code, "message": message}]))
-}
-
-/// `POST /client/v4/accounts/{account}/r2/temp-access-credentials`.
-async fn temp_credentials(shared: &Shared, request: Request<Incoming>) -> Response<s3s::Body> {
-    use http_body_util::BodyExt;
-    let path = request.uri().path().to_string();
-    let expected = format!("/client/v4/accounts/{}/r2/temp-access-credentials", shared.account_id);
-    if path != expected {
-        return api_error(StatusCode::NOT_FOUND, 7000, "No route for that URI");
-    }
-    if request.method() != hyper::Method::POST {
-        return api_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            7001,
-            "Method not allowed for this route",
-        );
-    }
-    let token = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string);
-    let body = match request.into_body().collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(_) => return api_error(StatusCode::BAD_REQUEST, 6007, "Malformed JSON in request body"),
-    };
-    let mut st = shared.lock();
-    if !token.is_some_and(|t| st.api_tokens.contains(&t)) {
-        return api_error(StatusCode::UNAUTHORIZED, 10000, "Authentication error");
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return api_error(StatusCode::BAD_REQUEST, 6007, "Malformed JSON in request body");
-    };
-    let (Some(bucket), Some(parent), Some(permission)) = (
-        body["bucket"].as_str(),
-        body["parentAccessKeyId"].as_str(),
-        body["permission"].as_str().and_then(Access::from_temp_permission),
-    ) else {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            1001,
-            "bucket, parentAccessKeyId and permission are required",
-        );
-    };
-    let ttl = body["ttlSeconds"].as_f64().unwrap_or(900.0);
-    if !(1.0..=604_800.0).contains(&ttl) {
-        return api_error(StatusCode::BAD_REQUEST, 1001, "ttlSeconds must be between 1 and 604800");
-    }
-    let Some(parent_key) = st.keys.get(parent).filter(|k| k.usable() && k.session_token.is_none()) else {
-        return api_error(StatusCode::BAD_REQUEST, 10042, "The parent access key does not exist");
-    };
-    let allowed = parent_key.grants.iter().any(|g| {
-        g.covers(bucket, None)
-            && (!permission.writes() || g.access.writes())
-            && (!permission.admin_reads() || g.access.admin_reads())
-    });
-    if !allowed {
-        return api_error(
-            StatusCode::FORBIDDEN,
-            10043,
-            "The parent access key does not have the requested permission on the bucket",
-        );
-    }
-    let prefixes: Option<Vec<String>> = body["prefixes"]
-        .as_array()
-        .map(|list| list.iter().filter_map(|p| p.as_str().map(str::to_string)).collect());
-    let record = KeyRecord {
-        access_key_id: random_hex(32),
-        secret: random_hex(64),
-        grants: vec![Grant {
-            bucket: Some(bucket.to_string()),
-            access: permission,
-            prefixes,
-        }],
-        session_token: Some(format!("sesame-standin-session-{}", random_hex(48))),
-        live_from: Instant::now() + st.propagation_delay,
-        expires_at: Some(SystemTime::now() + Duration::from_secs_f64(ttl)),
-        origin: "temporary".into(),
-    };
-    let result = json!({
-        "accessKeyId": record.access_key_id,
-        "secretAccessKey": record.secret,
-        "sessionToken": record.session_token,
-    });
-    st.keys.insert(record.access_key_id.clone(), record);
-    envelope(StatusCode::OK, result, json!([]))
-}
-
 async fn dispatch(
     shared: Arc<Shared>,
     service: S3Service,
@@ -900,16 +830,12 @@ async fn dispatch(
     let path = request.uri().path().to_string();
     let query = request.uri().query().map(str::to_string);
     let access_key_id = access_key_of(&request);
-    let mut response = if path.starts_with("/client/v4/") {
-        temp_credentials(&shared, request).await
-    } else {
-        match hyper::service::Service::call(&service, request).await {
-            Ok(response) => response,
-            Err(e) => {
-                let mut response = Response::new(s3s::Body::from(format!("{e:?}")));
-                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                response
-            }
+    let mut response = match hyper::service::Service::call(&service, request).await {
+        Ok(response) => response,
+        Err(e) => {
+            let mut response = Response::new(s3s::Body::from(format!("{e:?}")));
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
         }
     };
     let now = if offset >= 0 {
@@ -998,7 +924,6 @@ fn shared(account_id: &str) -> Arc<Shared> {
         state: Mutex::new(State {
             buckets: BTreeMap::new(),
             keys: BTreeMap::new(),
-            api_tokens: BTreeSet::new(),
             log: Vec::new(),
             latency: Duration::ZERO,
             clock_offset: 0,
@@ -1074,11 +999,6 @@ impl S3Standin {
         format!("http://{}", self.addr)
     }
 
-    /// `http://127.0.0.1:PORT/client/v4`: the API base serving temporary credentials.
-    pub fn api_base(&self) -> String {
-        format!("http://{}/client/v4", self.addr)
-    }
-
     /// A clonable handle to the state.
     pub fn handle(&self) -> S3Handle {
         self.handle.clone()
@@ -1104,6 +1024,8 @@ impl Drop for S3Standin {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -9,7 +9,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Map, Value};
 
@@ -29,7 +29,7 @@ pub(crate) struct ApiError {
     chain: Option<(u32, &'static str)>,
 }
 
-fn err(status: StatusCode, code: u32, message: impl Into<String>) -> ApiError {
+pub(crate) fn err(status: StatusCode, code: u32, message: impl Into<String>) -> ApiError {
     ApiError {
         status,
         code,
@@ -38,7 +38,7 @@ fn err(status: StatusCode, code: u32, message: impl Into<String>) -> ApiError {
     }
 }
 
-fn invalid_request(message: impl Into<String>) -> ApiError {
+pub(crate) fn invalid_request(message: impl Into<String>) -> ApiError {
     err(StatusCode::BAD_REQUEST, 1001, message)
 }
 
@@ -67,7 +67,7 @@ pub(crate) fn failure(status: StatusCode, code: u32, message: &str) -> Response 
     err(status, code, message).into_response()
 }
 
-fn ok(result: Value) -> Response {
+pub(crate) fn ok(result: Value) -> Response {
     json_response(
         StatusCode::OK,
         json!({ "success": true, "errors": [], "messages": [], "result": result }),
@@ -91,7 +91,7 @@ fn ok_list(result: Vec<Value>, page: usize, per_page: usize, total: usize) -> Re
 
 /// Which token collection a request addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Location {
+pub(crate) enum Location {
     User,
     Account(String),
 }
@@ -127,7 +127,7 @@ fn bad_identifier(uri: &Uri) -> ApiError {
     )
 }
 
-fn account_location(shared: &Shared, uri: &Uri, account_id: &str) -> Result<Location, ApiError> {
+pub(crate) fn account_location(shared: &Shared, uri: &Uri, account_id: &str) -> Result<Location, ApiError> {
     if is_hex32(account_id) || shared.lock().extra_account_ids.iter().any(|a| a == account_id) {
         Ok(Location::Account(account_id.to_owned()))
     } else {
@@ -179,6 +179,40 @@ fn account_resource_matches(policy: &Value, account_id: &str) -> bool {
 ///   that account: 403 code 9109 likewise;
 /// * token lacking the permission group: 403 code 10000 "Authentication error".
 fn authorize(st: &mut State, headers: &HeaderMap, loc: &Location, op: Op) -> Result<usize, ApiError> {
+    let needed: &[&str] = match (loc, op) {
+        (_, Op::Verify) => &[],
+        (Location::User, Op::Write) => &[groups::API_TOKENS_WRITE],
+        (Location::User, _) => &[groups::API_TOKENS_WRITE, groups::API_TOKENS_READ],
+        (Location::Account(_), Op::Write) => &[groups::ACCOUNT_API_TOKENS_WRITE, groups::API_TOKENS_WRITE],
+        (Location::Account(_), _) => &[
+            groups::ACCOUNT_API_TOKENS_WRITE,
+            groups::ACCOUNT_API_TOKENS_READ,
+            groups::API_TOKENS_WRITE,
+            groups::API_TOKENS_READ,
+        ],
+    };
+    authorize_with(st, headers, loc, op, needed)
+}
+
+/// Authenticates the caller for a non-token endpoint of an account (R2
+/// temporary credentials): like token writes, with `needed` (any one of
+/// them) as the permission groups; returns the index of its token.
+pub(crate) fn authorize_account(
+    st: &mut State,
+    headers: &HeaderMap,
+    loc: &Location,
+    needed: &[&str],
+) -> Result<usize, ApiError> {
+    authorize_with(st, headers, loc, Op::Write, needed)
+}
+
+fn authorize_with(
+    st: &mut State,
+    headers: &HeaderMap,
+    loc: &Location,
+    op: Op,
+    needed: &[&str],
+) -> Result<usize, ApiError> {
     let value = bearer(headers)?;
     let now = SystemTime::now();
     let invalid = || {
@@ -208,17 +242,6 @@ fn authorize(st: &mut State, headers: &HeaderMap, loc: &Location, op: Op) -> Res
         (Location::Account(_), TokenOwner::User) => {}
     }
     if op != Op::Verify {
-        let needed: &[&str] = match (loc, op) {
-            (Location::User, Op::Write) => &[groups::API_TOKENS_WRITE],
-            (Location::User, _) => &[groups::API_TOKENS_WRITE, groups::API_TOKENS_READ],
-            (Location::Account(_), Op::Write) => &[groups::ACCOUNT_API_TOKENS_WRITE, groups::API_TOKENS_WRITE],
-            (Location::Account(_), _) => &[
-                groups::ACCOUNT_API_TOKENS_WRITE,
-                groups::ACCOUNT_API_TOKENS_READ,
-                groups::API_TOKENS_WRITE,
-                groups::API_TOKENS_READ,
-            ],
-        };
         let grants = |p: &&Value| needed.iter().any(|g| policy_has_group(p, g));
         let on_location = |p: &Value| match (loc, &token.owner) {
             (Location::Account(a), TokenOwner::User) => account_resource_matches(p, a),
@@ -647,7 +670,7 @@ fn create_token(shared: &Shared, headers: &HeaderMap, loc: Location, body: &[u8]
     Ok(ok(record.to_api_json(true)))
 }
 
-fn respond(r: Result<Response, ApiError>) -> Response {
+pub(crate) fn respond(r: Result<Response, ApiError>) -> Response {
     r.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -773,6 +796,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/client/v4/accounts/{account_id}/tokens/{token_id}",
             get(account_get).delete(account_delete),
+        )
+        .route(
+            "/client/v4/accounts/{account_id}/r2/temp-access-credentials",
+            post(super::r2::temp_access_credentials),
         )
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)

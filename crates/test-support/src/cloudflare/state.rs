@@ -8,9 +8,13 @@ use super::model::{
     normalize_policy, CreatedToken, Faults, InjectedFault, LiveTokens, RecordedBody, RequestLogEntry, TokenOwner,
     TokenRecord, TokenSpec, TokenStatus, ACCOUNT_TOKEN_QUOTA, USER_TOKEN_QUOTA,
 };
+use super::r2::TempCredentialRecord;
 
 /// Callback run when a token is created or deleted.
 pub(crate) type Hook = Arc<dyn Fn(&TokenRecord) + Send + Sync>;
+
+/// Callback run when R2 temporary credentials are issued.
+pub(crate) type TempHook = Arc<dyn Fn(&TempCredentialRecord) + Send + Sync>;
 
 /// 32 random lowercase hex chars.
 pub(crate) fn random_id() -> String {
@@ -29,11 +33,14 @@ pub(crate) fn random_value() -> String {
 pub(crate) struct Hooks {
     pub(crate) created: Vec<Hook>,
     pub(crate) deleted: Vec<Hook>,
+    pub(crate) temp_issued: Vec<TempHook>,
 }
 
 pub(crate) struct State {
     /// Every token ever created, in creation order; deleted ones keep `deleted_on`.
     pub(crate) tokens: Vec<TokenRecord>,
+    /// R2 temporary credentials issued, in order.
+    pub(crate) temp_credentials: Vec<TempCredentialRecord>,
     pub(crate) bodies: Vec<RecordedBody>,
     pub(crate) log: Vec<RequestLogEntry>,
     pub(crate) faults: Faults,
@@ -107,6 +114,7 @@ impl Shared {
         Shared {
             state: Mutex::new(State {
                 tokens: Vec::new(),
+                temp_credentials: Vec::new(),
                 bodies: Vec::new(),
                 log: Vec::new(),
                 faults: Faults {
@@ -143,6 +151,15 @@ impl Shared {
     /// Runs the deletion hooks; call without holding the state lock.
     pub(crate) fn run_deleted_hooks(&self, record: &TokenRecord) {
         let hooks = self.hooks().deleted.clone();
+        for h in hooks {
+            h(record);
+        }
+    }
+
+    /// Runs the hooks for issued temporary credentials; call without holding
+    /// the state lock.
+    pub(crate) fn run_temp_issued_hooks(&self, record: &TempCredentialRecord) {
+        let hooks = self.hooks().temp_issued.clone();
         for h in hooks {
             h(record);
         }
@@ -349,6 +366,17 @@ impl CloudflareHandle {
     /// the API), outside the state lock, so it may call back into this handle.
     pub fn on_token_created(&self, f: impl Fn(&TokenRecord) + Send + Sync + 'static) {
         self.shared.hooks().created.push(Arc::new(f));
+    }
+
+    /// R2 temporary credentials issued so far (secrets included), in order.
+    pub fn temp_credentials(&self) -> Vec<TempCredentialRecord> {
+        self.shared.lock().temp_credentials.clone()
+    }
+
+    /// Registers a callback run after R2 temporary credentials are issued,
+    /// outside the state lock (the S3 stand-in registers them as keys).
+    pub fn on_temp_credentials_issued(&self, f: impl Fn(&TempCredentialRecord) + Send + Sync + 'static) {
+        self.shared.hooks().temp_issued.push(Arc::new(f));
     }
 
     /// Registers a callback run after every token deletion through the API,
