@@ -18,6 +18,7 @@ use sesame_core::ledger::Ledger;
 use sesame_core::process::{exit_like, ChildExit, SignalRelay};
 use sesame_core::resolve;
 use sesame_core::BackendContext;
+use sesame_lease_r2::s3::helper::HelperProcess;
 use sesame_lease_r2::verify::{self, Check, Role, Status, Target, TokenCheck};
 use sesame_lease_r2::{R2Lease, Source};
 
@@ -214,8 +215,14 @@ fn verify_command(global: &GlobalArgs, args: &R2VerifyArgs) -> Result<i32> {
         (targets, acquired, failures)
     });
     let interrupted = relay.interrupted();
-    if interrupted == 0 {
-        checks.extend(rt.block_on(verify::verify(&targets, ctx.timeout)));
+    let mut helper_failure = None;
+    if interrupted == 0 && !targets.is_empty() {
+        // S3 runs in the helper executable; its reply reader is a task.
+        let _inside = rt.enter();
+        match HelperProcess::spawn(&ctx.env) {
+            Ok(helper) => checks.extend(rt.block_on(verify::verify(&targets, Arc::new(helper), ctx.timeout))),
+            Err(e) => helper_failure = Some(e),
+        }
     }
     for held in &acquired {
         for problem in rt.block_on(leasing::release(held, &ctx, &ledger)) {
@@ -225,6 +232,9 @@ fn verify_command(global: &GlobalArgs, args: &R2VerifyArgs) -> Result<i32> {
     drop(relay);
     if interrupted != 0 {
         exit_like(ChildExit::Signal(interrupted));
+    }
+    if let Some(e) = helper_failure {
+        return Err(e.into());
     }
     // Keep the order the user asked for.
     checks.sort_by_key(|c| wanted.iter().position(|(n, _)| *n == c.target).unwrap_or(usize::MAX));

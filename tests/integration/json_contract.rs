@@ -363,7 +363,6 @@ fn read_commands_print_no_escapes_when_piped_or_with_no_color() {
 /// see docs/reference/json.md, "sesame check"); until then the trait's
 /// default says `mint`.
 #[test]
-#[ignore = "needs R2Lease::provision in crates/lease-r2/src/lease.rs"]
 fn check_says_static_r2_credentials_are_not_minted() {
     let config = "[providers.env]\ntype = \"env\"\n\n[secrets]\n\
          SRC_KEY = { provider = \"env\", value = \"SRC_KEY\" }\n\

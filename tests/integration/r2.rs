@@ -752,3 +752,51 @@ fn verify_names_unknown_or_wrong_leases() {
     run.assert_code(1);
     assert!(run.stderr().contains("name the same lease"), "{}", run.stderr());
 }
+
+/// Architecture invariant: `sesame` does not link aws-sdk-s3; the
+/// `sesame-s3` helper does (so this test can fail both ways).
+#[test]
+fn only_the_helper_links_the_s3_sdk() {
+    let has_sdk = |path: &str| {
+        let bytes = std::fs::read(path).unwrap();
+        bytes.windows(10).any(|w| w == b"aws_sdk_s3")
+    };
+    assert!(
+        !has_sdk(env!("CARGO_BIN_EXE_sesame")),
+        "sesame links aws-sdk-s3: keep it in crates/s3-helper"
+    );
+    assert!(
+        has_sdk(env!("CARGO_BIN_EXE_sesame-s3")),
+        "the helper should hold the S3 client"
+    );
+}
+
+/// Without its S3 helper, an R2 lease fails before the command runs, says
+/// what to do, and deletes the token it minted.
+#[test]
+fn a_missing_helper_fails_clearly_and_orphans_nothing() {
+    let world = World::new();
+    let config = world.lease("src", "photos", "read", "");
+    let mut sb = world.sandbox(&config);
+    sb.set("SESAME_S3_HELPER", "/nonexistent/sesame-s3");
+    let run = sb.run(&["exec", "--", "sh", "-c", "echo ran"]);
+    run.assert_code(125);
+    assert_eq!(run.stdout(), "");
+    let err = run.stderr();
+    assert!(
+        err.contains("cannot start the S3 helper `/nonexistent/sesame-s3`") && err.contains("SESAME_S3_HELPER"),
+        "{err}"
+    );
+    assert_eq!(world.live_r2_tokens(), 0, "the minted token is deleted");
+
+    let run = sb.run(&["r2", "verify"]);
+    run.assert_code(1);
+    // Minting waits for the credentials through the helper, so the lease's
+    // setup fails and is reported as its check.
+    let (out, err) = (run.stdout(), run.stderr());
+    assert!(
+        out.contains("cannot start the S3 helper") || err.contains("cannot start the S3 helper"),
+        "{out}\n{err}"
+    );
+    assert_eq!(world.live_r2_tokens(), 0, "verify's lease is revoked too");
+}

@@ -1,6 +1,7 @@
 //! The `r2` lease backend.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
@@ -15,7 +16,8 @@ use sesame_lease_cloudflare::api::{
 use sha2::{Digest, Sha256};
 
 use crate::config::{self, R2Settings, Source, StaticSource, MAX_DURATION};
-use crate::s3::{self, S3Credentials};
+use crate::s3::helper::HelperProcess;
+use crate::s3::{self, S3Credentials, S3};
 use crate::temp;
 
 /// A configured `r2` lease.
@@ -125,7 +127,8 @@ impl R2Lease {
         if self.settings.wait.is_zero() {
             return Ok(());
         }
-        let client = s3::client(&self.settings.endpoint, credentials, ctx.timeout, 1);
+        let helper = Arc::new(HelperProcess::spawn(&ctx.env)?);
+        let client = S3::new(helper, &self.settings.endpoint, credentials, ctx.timeout, 1);
         let (waited, attempts) = s3::wait_until_live(&client, &self.settings.bucket, self.settings.wait).await?;
         tracing::info!(
             lease,
@@ -337,6 +340,15 @@ fn owner_from_data(data: &Value) -> Option<Owner> {
 
 #[async_trait]
 impl LeaseBackend for R2Lease {
+    fn provision(&self) -> sesame_core::lease::Provision {
+        match &self.settings.source {
+            Source::Static(source) => sesame_core::lease::Provision::Static {
+                from: source.secret_names(),
+            },
+            _ => sesame_core::lease::Provision::Mint,
+        }
+    }
+
     fn max_duration(&self) -> Duration {
         MAX_DURATION
     }

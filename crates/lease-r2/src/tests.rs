@@ -1,16 +1,15 @@
-//! Unit tests: the table, names, derivation, offline checks, and the probe
-//! against the in-process S3 server.
+//! Unit tests: the table, names, derivation and offline checks. The checks
+//! that need S3 are tested with the S3 client, in crates/s3-helper.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sesame_core::{BackendConfig, BackendContext, EnvSnapshot, SecretValue};
 use sesame_lease_cloudflare::api::Owner;
-use sesame_test_support::s3::{Access, Grant, S3Standin};
 
 use crate::config::{self, R2Settings, Source};
 use crate::s3::S3Credentials;
-use crate::verify::{self, Probe, Role, Status, Target, TokenCheck};
+use crate::verify::{self, Status, Target, TokenCheck};
 
 const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 
@@ -192,104 +191,4 @@ fn offline_checks_catch_what_users_paste_wrong() {
     assert!(check.detail.contains("`eu` jurisdiction"), "{}", check.detail);
     let plain = parse("endpoint = \"http://s3.example.com\"").unwrap();
     assert_eq!(verify::offline(&target(plain, "x", "y")).status, Status::Warn);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_probe_never_overwrites_an_existing_object() {
-    let server = S3Standin::start_async().await;
-    server.put_object("photos", "precious.jpg", b"do not touch");
-    let (id, secret) = server.new_key(&[Grant::bucket("photos", Access::ObjectReadWrite)]);
-    let credentials = S3Credentials {
-        access_key_id: id,
-        secret_access_key: SecretValue::new(secret),
-        session_token: None,
-    };
-    let s3 = crate::s3::client(&server.endpoint(), &credentials, Duration::from_secs(5), 1);
-    let probe = verify::write_probe(&s3, "photos", "precious.jpg").await;
-    assert!(matches!(probe, Probe::Existed), "{probe:?}");
-    assert_eq!(
-        server.object("photos", "precious.jpg").as_deref(),
-        Some(&b"do not touch"[..])
-    );
-    // A new key is written, read back and removed.
-    let probe = verify::write_probe(&s3, "photos", "fresh").await;
-    assert!(
-        matches!(
-            probe,
-            Probe::Written {
-                read_back: Ok(true),
-                deleted: Ok(())
-            }
-        ),
-        "{probe:?}"
-    );
-    assert_eq!(server.object_keys("photos"), ["precious.jpg"]);
-    // The conditional header went out on every PUT.
-    assert!(server.requests().iter().filter(|r| r.method == "PUT").count() == 2);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn roles_are_checked_against_the_configured_access() {
-    let server = S3Standin::start_async().await;
-    server.create_bucket("photos");
-    let (id, secret) = server.new_key(&[Grant::bucket("photos", Access::ObjectReadWrite)]);
-    let rw = parse(&format!(
-        "access = \"read-write\"\nendpoint = \"{}\"",
-        server.endpoint()
-    ))
-    .unwrap();
-    let mut t = target(rw, &id, &secret);
-    t.role = Some(Role::Source);
-    let checks = verify::verify(&[t], Duration::from_secs(5)).await;
-    let role = checks.iter().find(|c| c.check == "role").unwrap();
-    assert_eq!((role.status, role.cause), (Status::Fail, Some("source-not-read-only")));
-    let write = checks.iter().find(|c| c.check == "write").unwrap();
-    assert_eq!(write.status, Status::Pass, "{write:?}");
-    assert!(server.object_keys("photos").is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waiting_for_new_credentials_backs_off_until_they_work() {
-    let server = S3Standin::start_async().await;
-    server.create_bucket("photos");
-    server.set_propagation_delay(Duration::from_millis(700));
-    // A key registered through the propagation delay: 401 at first.
-    let record = sesame_test_support::s3::KeyRecord {
-        access_key_id: "k".repeat(32),
-        secret: "s".repeat(64),
-        grants: vec![Grant::bucket("photos", Access::ObjectRead)],
-        session_token: None,
-        live_from: std::time::Instant::now() + Duration::from_millis(700),
-        expires_at: None,
-        origin: "test".into(),
-    };
-    server.insert_key(record);
-    let credentials = S3Credentials {
-        access_key_id: "k".repeat(32),
-        secret_access_key: SecretValue::new("s".repeat(64)),
-        session_token: None,
-    };
-    let s3 = crate::s3::client(&server.endpoint(), &credentials, Duration::from_secs(5), 1);
-    let (waited, attempts) = crate::s3::wait_until_live(&s3, "photos", Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert!(
-        waited >= Duration::from_millis(700) && attempts >= 2,
-        "{waited:?} {attempts}"
-    );
-    let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
-    assert!(
-        statuses.starts_with(&[401]) && statuses.ends_with(&[200]),
-        "{statuses:?}"
-    );
-    // Bounded: a key that never works gives up.
-    let never = S3Credentials {
-        access_key_id: "n".repeat(32),
-        ..credentials
-    };
-    let s3 = crate::s3::client(&server.endpoint(), &never, Duration::from_secs(5), 1);
-    let err = crate::s3::wait_until_live(&s3, "photos", Duration::from_millis(600))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("HTTP 401"), "{err}");
 }

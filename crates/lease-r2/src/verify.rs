@@ -20,6 +20,7 @@
 //! tokens may call neither. The probe can never overwrite data (`If-None-Match:
 //! *` on a new random key) and is always deleted when it was written.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -27,7 +28,7 @@ use sesame_lease_cloudflare::api::{self, Client, Owner};
 
 use crate::config::{is_account_id, is_r2_endpoint, AccessLevel, Jurisdiction, R2Settings, Source};
 use crate::lease::VerifiedToken;
-use crate::s3::{self, S3Credentials, S3Failure, S3};
+use crate::s3::{S3Credentials, S3Failure, Transport, S3};
 
 /// SigV4 fails beyond this difference between client and server clocks.
 pub const MAX_SKEW_SECS: i64 = 15 * 60;
@@ -187,10 +188,11 @@ pub struct Target {
     pub role: Option<Role>,
 }
 
-/// Verifies every target concurrently. Checks come back grouped by target,
-/// in the order the targets were given.
-pub async fn verify(targets: &[Target], timeout: Duration) -> Vec<Check> {
-    futures_util::future::join_all(targets.iter().map(|t| verify_target(t, timeout)))
+/// Verifies every target concurrently, sending S3 operations through
+/// `transport`. Checks come back grouped by target, in the order the
+/// targets were given.
+pub async fn verify(targets: &[Target], transport: Arc<dyn Transport>, timeout: Duration) -> Vec<Check> {
+    futures_util::future::join_all(targets.iter().map(|t| verify_target(t, transport.clone(), timeout)))
         .await
         .into_iter()
         .flatten()
@@ -239,40 +241,14 @@ pub enum Probe {
 /// Writes a probe at `key` with `If-None-Match: *` (so an existing object is
 /// never overwritten), reads it back and deletes it.
 pub async fn write_probe(s3: &S3, bucket: &str, key: &str) -> Probe {
-    let put = s3
-        .client
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .if_none_match("*")
-        .content_type("text/plain")
-        .body(PROBE_BODY.to_vec().into())
-        .send()
-        .await;
-    match put {
-        Ok(_) => {}
-        Err(e) => {
-            let failure = S3Failure::from_sdk(&e);
-            if failure.status == Some(412) || failure.code_is("PreconditionFailed") {
-                return Probe::Existed;
-            }
-            return Probe::Refused(failure);
+    if let Err(failure) = s3.put_object_if_absent(bucket, key, PROBE_BODY).await {
+        if failure.status == Some(412) || failure.code_is("PreconditionFailed") {
+            return Probe::Existed;
         }
+        return Probe::Refused(failure);
     }
-    let read_back = match s3.client.get_object().bucket(bucket).key(key).send().await {
-        Ok(out) => match out.body.collect().await {
-            Ok(bytes) => Ok(bytes.into_bytes().as_ref() == PROBE_BODY),
-            Err(e) => Err(S3Failure {
-                transport: Some(format!("reading the body failed: {e}")),
-                ..S3Failure::default()
-            }),
-        },
-        Err(e) => Err(S3Failure::from_sdk(&e)),
-    };
-    let deleted = match s3.client.delete_object().bucket(bucket).key(key).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => Err(S3Failure::from_sdk(&e)),
-    };
+    let read_back = s3.get_object(bucket, key).await.map(|body| body == PROBE_BODY);
+    let deleted = s3.delete_object(bucket, key).await;
     Probe::Written { read_back, deleted }
 }
 
@@ -284,7 +260,7 @@ fn describe_skew(secs: i64) -> String {
     }
 }
 
-async fn verify_target(target: &Target, timeout: Duration) -> Vec<Check> {
+async fn verify_target(target: &Target, transport: Arc<dyn Transport>, timeout: Duration) -> Vec<Check> {
     let name = target.name.as_str();
     let s = &target.settings;
     let bucket = s.bucket.as_str();
@@ -308,38 +284,11 @@ async fn verify_target(target: &Target, timeout: Duration) -> Vec<Check> {
     }
     checks.push(offline);
 
-    let client = s3::client(&s.endpoint, &target.credentials, timeout, 2);
+    let client = S3::new(transport, &s.endpoint, &target.credentials, timeout, 2);
     let key = probe_key(s);
-    let list = async {
-        client
-            .client
-            .list_objects_v2()
-            .bucket(bucket)
-            .max_keys(1)
-            .send()
-            .await
-            .map(|out| out.key_count().unwrap_or(0))
-            .map_err(|e| S3Failure::from_sdk(&e))
-    };
-    let head = async {
-        client
-            .client
-            .head_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| S3Failure::from_sdk(&e))
-    };
-    let list_buckets = async {
-        client
-            .client
-            .list_buckets()
-            .send()
-            .await
-            .map(|out| out.buckets().len())
-            .map_err(|e| S3Failure::from_sdk(&e))
-    };
+    let list = client.list_objects(bucket, 1);
+    let head = client.head_bucket(bucket);
+    let list_buckets = client.list_buckets();
     let (list, head, written, listed, token) = tokio::join!(
         list,
         head,

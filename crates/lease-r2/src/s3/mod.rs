@@ -1,27 +1,25 @@
-//! The S3 client, set up the way R2 needs it, and what its errors mean.
+//! S3, as sesame uses it: credentials, what failures mean, the handful of
+//! operations `verify` and the wait-until-live loop need, and the clock the
+//! server shows.
 //!
-//! Nothing here runs unless an R2 lease is minted or `sesame r2 verify`
-//! runs: `sesame exec` without R2 leases never builds a client.
-//!
-//! Settings (see docs/leases/r2.md, "What sesame relies on"): region `auto`,
-//! path-style addressing, `request_checksum_calculation` and
-//! `response_checksum_validation` set to `WhenRequired` (the SDK's default
-//! CRC32 checksums are rejected by R2 in several ways), an operation timeout
-//! of the run's `--timeout`, standard retries (3 attempts), static
-//! credentials from the lease. The HTTP stack is hyper 1 with rustls and
-//! *ring*, with the system's root certificates; no proxy.
+//! The S3 client itself (aws-sdk-s3) does not live in this crate. It runs in
+//! `sesame-s3`, a helper executable installed beside `sesame` (see
+//! [`helper`]), so that the everyday binary does not link it: aws-sdk-s3
+//! doubled sesame's size and added a millisecond to every `sesame exec`
+//! (docs/benchmarks.md). Operations reach it through a [`Transport`]; the
+//! helper speaks [`protocol`]. Tests use an in-process transport instead.
+
+pub mod helper;
+pub mod protocol;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef;
-use aws_sdk_s3::config::{
-    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-    RuntimeComponents, SharedHttpClient,
-};
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use serde::{Deserialize, Serialize};
 use sesame_core::{BackendError, SecretValue};
+
+use protocol::{Connection, Operation, Reply, Success};
 
 /// S3 credentials (never printed).
 #[derive(Clone)]
@@ -51,6 +49,11 @@ pub struct ServerClock {
 }
 
 impl ServerClock {
+    /// Notes the server's `Date`, as of now.
+    pub fn record(&self, server: SystemTime) {
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some((server, SystemTime::now()));
+    }
+
     /// How far the server's clock is ahead of ours (negative: behind), in
     /// seconds, from the last answer with a `Date` header.
     pub fn skew_secs(&self) -> Option<i64> {
@@ -62,112 +65,108 @@ impl ServerClock {
     }
 }
 
-#[derive(Debug)]
-struct DateInterceptor(Arc<ServerClock>);
-
-impl Intercept for DateInterceptor {
-    fn name(&self) -> &'static str {
-        "sesame-server-date"
-    }
-
-    fn read_after_transmit(
-        &self,
-        context: &BeforeDeserializationInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_s3::error::BoxError> {
-        let date = context
-            .response()
-            .headers()
-            .get("date")
-            .and_then(|d| humantime::parse_rfc3339_weak(&imf_to_rfc3339(d)?).ok());
-        if let Some(date) = date {
-            *self.0.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some((date, SystemTime::now()));
-        }
-        Ok(())
-    }
+/// Carries operations to an S3 client and brings back the replies.
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync {
+    /// Runs one operation. Never panics; every failure is a [`Reply`].
+    async fn call(&self, connection: &Connection, operation: Operation) -> Reply;
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` -> `1994-11-06T08:49:37Z`.
-pub fn imf_to_rfc3339(date: &str) -> Option<String> {
-    let mut parts = date.split_whitespace().skip(1);
-    let day: u32 = parts.next()?.parse().ok()?;
-    let month = parts.next()?;
-    let year: u32 = parts.next()?.parse().ok()?;
-    let time = parts.next()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == month)?
-        + 1;
-    Some(format!("{year:04}-{month:02}-{day:02}T{time}Z"))
-}
-
-fn http_client() -> SharedHttpClient {
-    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(Provider::Rustls(CryptoMode::Ring))
-                .build_https()
-        })
-        .clone()
-}
-
-/// An S3 client for one endpoint and one set of credentials.
+/// S3 for one endpoint and one set of credentials.
 #[derive(Clone)]
 pub struct S3 {
-    /// The SDK client.
-    pub client: aws_sdk_s3::Client,
+    transport: Arc<dyn Transport>,
+    connection: Connection,
     /// The server's clock as last seen.
     pub clock: Arc<ServerClock>,
 }
 
 impl fmt::Debug for S3 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3").finish_non_exhaustive()
+        f.debug_struct("S3")
+            .field("endpoint", &self.connection.endpoint)
+            .finish_non_exhaustive()
     }
 }
 
-/// Builds a client (no I/O until a request is sent).
-pub fn client(endpoint: &str, credentials: &S3Credentials, timeout: Duration, attempts: u32) -> S3 {
-    let clock = Arc::new(ServerClock::default());
-    let creds = Credentials::new(
-        credentials.access_key_id.clone(),
-        credentials.secret_access_key.expose().to_string(),
-        credentials.session_token.as_ref().map(|t| t.expose().to_string()),
-        None,
-        "sesame",
-    );
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(http_client())
-        .region(Region::new("auto"))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .credentials_provider(creds)
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(attempts.max(1)))
-        .timeout_config(
-            aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-                .connect_timeout(timeout.min(Duration::from_secs(10)))
-                .operation_attempt_timeout(timeout)
-                .operation_timeout(timeout)
-                .build(),
-        )
-        .interceptor(DateInterceptor(clock.clone()))
-        .build();
-    S3 {
-        client: aws_sdk_s3::Client::from_conf(config),
-        clock,
+impl S3 {
+    /// S3 at `endpoint` with `credentials`; each operation times out after
+    /// `timeout` and is tried `attempts` times. No I/O until a call.
+    pub fn new(
+        transport: Arc<dyn Transport>,
+        endpoint: &str,
+        credentials: &S3Credentials,
+        timeout: Duration,
+        attempts: u32,
+    ) -> Self {
+        let connection = Connection {
+            endpoint: endpoint.to_string(),
+            access_key_id: credentials.access_key_id.clone(),
+            secret_access_key: credentials.secret_access_key.expose().to_string(),
+            session_token: credentials.session_token.as_ref().map(|t| t.expose().to_string()),
+            timeout_ms: timeout.as_millis().try_into().unwrap_or(u64::MAX),
+            attempts: attempts.max(1),
+        };
+        Self {
+            transport,
+            connection,
+            clock: Arc::new(ServerClock::default()),
+        }
+    }
+
+    async fn run(&self, operation: Operation) -> Result<Success, S3Failure> {
+        let reply = self.transport.call(&self.connection, operation).await;
+        if let Some(secs) = reply.server_time {
+            self.clock.record(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        }
+        reply.result
+    }
+
+    /// `HeadBucket`.
+    pub async fn head_bucket(&self, bucket: &str) -> Result<(), S3Failure> {
+        self.run(Operation::HeadBucket { bucket: bucket.into() })
+            .await
+            .map(drop)
+    }
+
+    /// `ListObjectsV2` with `max-keys`: the number of keys listed.
+    pub async fn list_objects(&self, bucket: &str, max_keys: i32) -> Result<u64, S3Failure> {
+        let bucket = bucket.into();
+        self.run(Operation::ListObjects { bucket, max_keys })
+            .await
+            .map(|s| s.count.unwrap_or(0))
+    }
+
+    /// `ListBuckets`: the number of buckets visible.
+    pub async fn list_buckets(&self) -> Result<u64, S3Failure> {
+        self.run(Operation::ListBuckets).await.map(|s| s.count.unwrap_or(0))
+    }
+
+    /// `PutObject` with `If-None-Match: *` (a 412 if `key` exists).
+    pub async fn put_object_if_absent(&self, bucket: &str, key: &str, body: &[u8]) -> Result<(), S3Failure> {
+        let (bucket, key, body) = (bucket.into(), key.into(), body.to_vec());
+        self.run(Operation::PutObjectIfAbsent { bucket, key, body })
+            .await
+            .map(drop)
+    }
+
+    /// `GetObject`: the content.
+    pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, S3Failure> {
+        let (bucket, key) = (bucket.into(), key.into());
+        self.run(Operation::GetObject { bucket, key })
+            .await
+            .map(|s| s.body.unwrap_or_default())
+    }
+
+    /// `DeleteObject`.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), S3Failure> {
+        let (bucket, key) = (bucket.into(), key.into());
+        self.run(Operation::DeleteObject { bucket, key }).await.map(drop)
     }
 }
 
 /// What a failed S3 call amounts to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct S3Failure {
     /// The HTTP status, if the server answered.
     pub status: Option<u16>,
@@ -180,36 +179,6 @@ pub struct S3Failure {
 }
 
 impl S3Failure {
-    /// From any SDK error.
-    pub fn from_sdk<E: ProvideErrorMetadata + std::error::Error + 'static>(
-        error: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-    ) -> Self {
-        match error {
-            SdkError::ServiceError(service) => {
-                let err = service.err();
-                Self {
-                    status: Some(service.raw().status().as_u16()),
-                    code: err.code().map(str::to_string),
-                    message: err.message().map(str::to_string),
-                    transport: None,
-                }
-            }
-            SdkError::ResponseError(response) => Self {
-                status: Some(response.raw().status().as_u16()),
-                transport: Some("the answer could not be read".into()),
-                ..Self::default()
-            },
-            SdkError::TimeoutError(_) => Self {
-                transport: Some("timed out".into()),
-                ..Self::default()
-            },
-            other => Self {
-                transport: Some(chain(other)),
-                ..Self::default()
-            },
-        }
-    }
-
     /// 401, or `InvalidAccessKeyId` (S3), or a 403 on HEAD with no code.
     pub fn is_unknown_key(&self) -> bool {
         self.status == Some(401) || self.code_is("InvalidAccessKeyId") || self.code_is("Unauthorized")
@@ -270,19 +239,6 @@ impl fmt::Display for S3Failure {
     }
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&dyn std::error::Error> = Some(error);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
-}
-
 /// Waits until `HeadBucket` on `bucket` succeeds with new credentials,
 /// retrying with backoff (250 ms doubling to 2 s) while the credentials
 /// propagate, for at most `max_wait`. Returns how long it took and how many
@@ -293,9 +249,9 @@ pub async fn wait_until_live(s3: &S3, bucket: &str, max_wait: Duration) -> Resul
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let failure = match s3.client.head_bucket().bucket(bucket).send().await {
-            Ok(_) => return Ok((start.elapsed(), attempts)),
-            Err(e) => S3Failure::from_sdk(&e),
+        let failure = match s3.head_bucket(bucket).await {
+            Ok(()) => return Ok((start.elapsed(), attempts)),
+            Err(failure) => failure,
         };
         if failure.is_no_such_bucket() {
             return Err(BackendError::failed(
@@ -331,15 +287,6 @@ pub async fn wait_until_live(s3: &S3, bucket: &str, max_wait: Duration) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(
-            imf_to_rfc3339("Sun, 06 Nov 1994 08:49:37 GMT").as_deref(),
-            Some("1994-11-06T08:49:37Z")
-        );
-        assert_eq!(imf_to_rfc3339("garbage"), None);
-    }
 
     #[test]
     fn failures_are_classified() {
