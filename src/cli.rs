@@ -72,6 +72,8 @@ pub enum Command {
     Trust(TrustArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Print the JSON Schema of sesame.toml, for editors (taplo, Even Better TOML).
+    Schema,
     /// Mint, list, revoke and clean up leases (short-lived credentials).
     #[command(subcommand)]
     Lease(LeaseCommand),

@@ -1,4 +1,5 @@
-//! The backends this binary links. Adding a backend is adding its crate to
+//! The backends the binary links (through this library, so `cargo xtask
+//! docs` sees the same registrations). Adding a backend is adding its crate to
 //! Cargo.toml and one `use` line here (and its type to `EXPECTED`).
 
 use sesame_lease_cloudflare as _;

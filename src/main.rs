@@ -5,7 +5,6 @@
 mod app;
 use sesame::cli;
 mod commands;
-mod linked_backends;
 mod output;
 
 use clap::Parser;
@@ -25,6 +24,7 @@ fn main() {
         Command::Backends(ref args) => commands::backends::run(args),
         Command::Trust(ref args) => commands::trust::run(&cli.global, args),
         Command::Completions(ref args) => commands::completions::run(args),
+        Command::Schema => commands::schema::run(),
         Command::Lease(ref command) => commands::lease::run(&cli.global, command),
         Command::R2(ref command) => commands::r2::run(&cli.global, command),
     };

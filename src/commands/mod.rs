@@ -9,6 +9,7 @@ pub mod get;
 pub mod lease;
 pub mod list;
 pub mod r2;
+pub mod schema;
 pub mod trust;
 
 use anyhow::Result;

@@ -14,5 +14,6 @@ mod leases;
 mod onepassword;
 mod r2;
 mod r2_moto;
+mod schema;
 mod signals;
 mod trust;

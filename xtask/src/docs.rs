@@ -1,16 +1,26 @@
 //! `cargo xtask docs`: the CLI reference (docs/reference/cli.md) and man
 //! pages (docs/reference/man/), generated from the clap definition the
-//! binary parses with. `--check` (and the `generated_docs_are_fresh` test)
-//! fails when the committed files are stale.
+//! binary parses with, and the JSON Schema of sesame.toml
+//! (docs/reference/sesame.schema.json, what `sesame schema` prints),
+//! generated from the registrations of the backends it links. `--check`
+//! (and the `generated_docs_are_fresh` test) fails when the committed files
+//! are stale.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::CommandFactory;
 
+/// Where the committed copy of `sesame schema` lives.
+pub const SCHEMA_PATH: &str = "docs/reference/sesame.schema.json";
+
 /// Every generated file: path relative to the workspace root, and content.
 pub fn generate() -> Result<Vec<(PathBuf, Vec<u8>)>> {
-    let mut files = vec![(PathBuf::from("docs/reference/cli.md"), cli_markdown().into_bytes())];
+    let schema = serde_json::to_string_pretty(&sesame::config_schema())? + "\n";
+    let mut files = vec![
+        (PathBuf::from("docs/reference/cli.md"), cli_markdown().into_bytes()),
+        (PathBuf::from(SCHEMA_PATH), schema.into_bytes()),
+    ];
     let root = sesame::cli::Cli::command();
     for (name, command) in commands(&root, "sesame") {
         let mut page = Vec::new();

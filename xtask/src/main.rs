@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask bench [NAME...]`: benchmarks against a baseline measured
 //!   in the same run, reported as ratios (see docs/benchmarks.md).
-//! - `cargo xtask docs [--check]`: the generated CLI reference and man pages.
+//! - `cargo xtask docs [--check]`: the generated CLI reference, man pages
+//!   and config schema (docs/reference/sesame.schema.json).
 //! - `cargo xtask new-backend provider|lease NAME`: a new backend crate.
 
 mod bench;

@@ -141,6 +141,11 @@ pub struct LeaseRegistration {
     pub trust_sensitive: &'static [&'static str],
     /// Builds an instance.
     pub factory: LeaseFactory,
+    /// The JSON Schema (draft-07) of its table without `type`, generated
+    /// from the struct `factory` parses: usually
+    /// `sesame_core::schema::table_schema::<ItsConfig>`. `sesame schema`
+    /// puts every type's part together.
+    pub schema: fn() -> serde_json::Value,
 }
 
 inventory::collect!(LeaseRegistration);

@@ -54,6 +54,11 @@ pub struct ProviderRegistration {
     pub trust_sensitive: &'static [&'static str],
     /// Builds an instance.
     pub factory: ProviderFactory,
+    /// The JSON Schema (draft-07) of its table without `type`, generated
+    /// from the struct `factory` parses: usually
+    /// `sesame_core::schema::table_schema::<ItsConfig>`. `sesame schema`
+    /// puts every type's part together.
+    pub schema: fn() -> serde_json::Value,
 }
 
 inventory::collect!(ProviderRegistration);

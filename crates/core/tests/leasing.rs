@@ -89,7 +89,13 @@ fn factory(config: &BackendConfig, _ctx: &BackendContext) -> Result<Box<dyn Leas
 }
 
 sesame_core::inventory::submit! {
-    LeaseRegistration { type_name: "test-lease", description: "test", trust_sensitive: &[], factory }
+    LeaseRegistration {
+        type_name: "test-lease",
+        description: "test",
+        trust_sensitive: &[],
+        factory,
+        schema: || serde_json::json!({ "type": "object" }),
+    }
 }
 
 fn config_in(dir: &Path, text: &str) -> Config {

@@ -29,7 +29,8 @@ pub mod api;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sesame_core::lease::RemoteCleanup;
 use sesame_core::{
@@ -47,31 +48,40 @@ pub const DEFAULT_ENV_VAR: &str = "CLOUDFLARE_API_TOKEN";
 
 /// `[leases.NAME]` with `type = "cloudflare"` (`type` and `reuse` are
 /// handled by core).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloudflareConfig {
-    /// `user` (default) or `account`.
+    /// Who owns the minted token: `user` (default, minted under the parent
+    /// token's user) or `account` (an account-owned token; needs
+    /// `account_id`).
     #[serde(default)]
     pub token_type: TokenType,
-    /// The account; required for account-owned tokens.
+    /// The Cloudflare account ID (32 hexadecimal characters). Required for
+    /// `token_type = "account"`; also fills `{account_id}` in resource keys.
     #[serde(default)]
     pub account_id: Option<String>,
-    /// The child's policies; omitted: the parent's, minus API-token groups.
+    /// The child token's policies. Left out: the parent token's policies,
+    /// minus the groups that manage API tokens.
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub policies: Option<Vec<PolicyConfig>>,
-    /// Where the child token goes (default `CLOUDFLARE_API_TOKEN`).
+    /// The environment variable the child token goes to (default
+    /// `CLOUDFLARE_API_TOKEN`).
     #[serde(default)]
     pub env_var: Option<String>,
-    /// Lifetime, e.g. `"1h"`, `"30m"`, `"2h30m"` (default 24h).
+    /// How long the child token lives, e.g. `"1h"`, `"30m"`, `"2h30m"`
+    /// (default and maximum 24h).
     #[serde(default)]
     pub duration: Option<String>,
-    /// API base URL (default: `CLOUDFLARE_API_BASE_URL`, else Cloudflare's).
+    /// The Cloudflare API base URL (default: `CLOUDFLARE_API_BASE_URL`, else
+    /// `https://api.cloudflare.com/client/v4`). The parent token is sent
+    /// there.
     #[serde(default)]
     pub api_base: Option<String>,
 }
 
 /// Who owns the minted token.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenType {
     /// `/user/tokens`.
@@ -82,20 +92,43 @@ pub enum TokenType {
 }
 
 /// One `[[leases.NAME.policies]]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// `allow` (default) or `deny`.
+    /// Whether the policy grants (`allow`, the default) or withholds
+    /// (`deny`) its permission groups on its resources.
     #[serde(default)]
     pub effect: Effect,
-    /// Resource scope map.
+    /// The resources the policy covers: resource key to `"*"`, or to a
+    /// table of nested resource keys (e.g. an account's zones).
+    #[schemars(schema_with = "resources_schema")]
     pub resources: toml::Table,
-    /// The groups, by id.
+    /// The permission groups the policy grants or denies, by ID.
+    #[schemars(length(min = 1))]
     pub permission_groups: Vec<GroupConfig>,
 }
 
+/// `resources`: what `policies_from_config` accepts.
+fn resources_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": {
+            "anyOf": [
+                { "type": "string", "description": "Usually \"*\": the resource itself." },
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "additionalProperties": { "type": "string" },
+                    "description": "Nested resource keys, each to \"*\"."
+                }
+            ]
+        }
+    })
+}
+
 /// A policy's effect.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     /// Grant.
@@ -106,12 +139,14 @@ pub enum Effect {
 }
 
 /// One `[[leases.NAME.policies.permission_groups]]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupConfig {
-    /// The group's id.
+    /// The permission group's ID (32 hexadecimal characters; see the
+    /// permission_groups API).
+    #[schemars(length(min = 1))]
     pub id: String,
-    /// Its name, for people reading the config.
+    /// Its name, for people reading the config (not sent to Cloudflare).
     #[serde(default)]
     pub name: Option<String>,
 }
@@ -496,6 +531,31 @@ inventory::submit! {
         description: "short-lived, scoped Cloudflare API tokens minted from a parent token",
         trust_sensitive: &["api_base", "policies", "token_type", "account_id"],
         factory: CloudflareLease::from_config,
+        schema: sesame_core::schema::table_schema::<CloudflareConfig>,
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use sesame_core::schema::check_table_schema;
+
+    #[test]
+    fn registered_schema_covers_every_field() {
+        let registration = sesame_core::lease::find_lease_type("cloudflare").expect("registered");
+        let schema = (registration.schema)();
+        check_table_schema::<CloudflareConfig>(&schema).unwrap();
+        let definitions = &schema["definitions"];
+        check_table_schema::<PolicyConfig>(&definitions["PolicyConfig"]).unwrap();
+        check_table_schema::<GroupConfig>(&definitions["GroupConfig"]).unwrap();
+        for table in [&schema, &definitions["PolicyConfig"], &definitions["GroupConfig"]] {
+            assert_eq!(table["additionalProperties"], false, "{table}");
+        }
+        assert_eq!(
+            definitions["PolicyConfig"]["required"],
+            serde_json::json!(["resources", "permission_groups"])
+        );
+        assert_eq!(schema["properties"]["token_type"]["default"], "user", "{schema}");
     }
 }
 

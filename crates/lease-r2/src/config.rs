@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
 use sesame_core::{BackendConfig, BackendContext, BackendError, SecretSource};
 use sesame_lease_cloudflare::api::{self, Owner};
 
@@ -22,67 +23,98 @@ pub const GROUP_OBJECT_READ: &str = "Workers R2 Storage Bucket Item Read";
 /// "Object Read & Write".
 pub const GROUP_OBJECT_WRITE: &str = "Workers R2 Storage Bucket Item Write";
 
-/// The table as written.
-#[derive(Debug, Default, Deserialize)]
+/// The table as written: what the `r2` factory parses, and (through
+/// `schemars`) the lease's part of `sesame schema`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct R2Table {
-    /// 32 hex chars.
+    /// The Cloudflare account ID (32 hexadecimal characters; dashboard, R2
+    /// overview). Needed to mint; with `static` credentials, needed unless
+    /// `endpoint` is set.
     #[serde(default)]
     pub account_id: Option<String>,
-    /// The bucket.
+    /// The bucket's name: 3 to 63 lowercase letters, digits and `-`.
     pub bucket: String,
-    /// `read` (default) or `read-write`.
+    /// What the credentials may do: `read` (Object Read, the default) or
+    /// `read-write` (Object Read & Write).
     #[serde(default)]
     pub access: AccessLevel,
-    /// `default` (default), `eu` or `fedramp`.
+    /// Where the bucket lives: `default` (the default), `eu` or `fedramp`.
     #[serde(default)]
     pub jurisdiction: Jurisdiction,
-    /// Lifetime (default 1h, at most 7 days).
+    /// How long the credentials live, e.g. `"6h"` (default 1h, at most 7
+    /// days).
     #[serde(default)]
     pub duration: Option<String>,
-    /// `token` (default) or `temporary`.
+    /// How credentials are minted: `token` (a bucket-scoped API token, the
+    /// default) or `temporary` (R2 temporary credentials; needs
+    /// `parent_access_key_id`). Not with `static`.
     #[serde(default)]
     pub mode: Mode,
-    /// Who owns minted tokens: `user` (default) or `account`.
+    /// Who owns minted tokens: `user` (default) or `account`. Token mode
+    /// only.
     #[serde(default)]
     pub token_type: Option<TokenType>,
-    /// Temporary mode: the access key id the credentials derive from.
+    /// Temporary mode: the Access Key ID of the R2 API token the temporary
+    /// credentials derive from.
     #[serde(default)]
     pub parent_access_key_id: Option<String>,
-    /// Temporary mode: object key prefixes to limit the credentials to.
+    /// Temporary mode: object key prefixes to limit the credentials to
+    /// (e.g. `"photos/2024/"`). Left out: the whole bucket.
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub prefixes: Option<Vec<String>>,
-    /// The S3 endpoint (default from account and jurisdiction).
+    /// The S3 endpoint URL (default: from `account_id` and `jurisdiction`,
+    /// `https://<account_id>.r2.cloudflarestorage.com`). The credentials
+    /// are sent there.
     #[serde(default)]
     pub endpoint: Option<String>,
-    /// The Cloudflare API base (default `CLOUDFLARE_API_BASE_URL`, else Cloudflare's).
+    /// The Cloudflare API base URL (default `CLOUDFLARE_API_BASE_URL`, else
+    /// `https://api.cloudflare.com/client/v4`). The parent token is sent
+    /// there.
     #[serde(default)]
     pub api_base: Option<String>,
-    /// Prepended to every output variable's name.
+    /// Prepended to every output variable's name (`"SRC_"` gives
+    /// `SRC_AWS_ACCESS_KEY_ID`, ...).
     #[serde(default)]
     pub env_prefix: Option<String>,
-    /// Output name -> variable name, overriding `env_prefix` for those outputs.
+    /// Output name to variable name, overriding `env_prefix` for those
+    /// outputs, e.g. `env = { AWS_ACCESS_KEY_ID = "SRC_KEY" }`.
     #[serde(default)]
+    #[schemars(schema_with = "env_schema")]
     pub env: Option<BTreeMap<String, String>>,
-    /// How long to wait for new credentials to work (default 30s; "0s": do not wait).
+    /// How long to wait for new credentials to work at the bucket (default
+    /// 30s; `"0s"`: do not wait).
     #[serde(default)]
     pub wait: Option<String>,
-    /// Credentials made by hand (not minted): the secrets holding them.
+    /// Credentials made by hand instead of minted ones: the secrets that
+    /// hold them. Nothing is minted or revoked.
     #[serde(default, rename = "static")]
     pub static_credentials: Option<StaticTable>,
 }
 
+/// `env`: a table whose keys are the outputs ([`OUTPUTS`]).
+fn env_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "propertyNames": { "enum": OUTPUTS },
+        "additionalProperties": { "type": "string" }
+    })
+}
+
 /// `static = { ... }`: credentials a user made by hand, from secrets.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaticTable {
-    /// The S3 access key id.
+    /// The S3 access key ID, usually `{ secret = "NAME" }`. Goes with
+    /// `secret_access_key`.
     #[serde(default)]
     pub access_key_id: Option<SecretSource>,
-    /// The S3 secret access key.
+    /// The S3 secret access key, usually `{ secret = "NAME" }`. Goes with
+    /// `access_key_id`.
     #[serde(default)]
     pub secret_access_key: Option<SecretSource>,
-    /// A session token (temporary credentials).
+    /// A session token, for temporary credentials.
     #[serde(default)]
     pub session_token: Option<SecretSource>,
     /// The Cloudflare API token the pair came from (its value): the S3 pair
@@ -92,7 +124,7 @@ pub struct StaticTable {
 }
 
 /// What the credentials may do.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum AccessLevel {
     /// Object Read.
     #[default]
@@ -138,7 +170,7 @@ impl AccessLevel {
 }
 
 /// Where the bucket lives.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Jurisdiction {
     /// No jurisdiction.
@@ -170,7 +202,7 @@ impl Jurisdiction {
 }
 
 /// How credentials are obtained.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// A bucket-scoped API token; S3 pair derived from it. Revocable.
@@ -181,7 +213,7 @@ pub enum Mode {
 }
 
 /// Who owns a minted token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenType {
     /// `/user/tokens`.
@@ -617,4 +649,30 @@ fn output_names(
         }
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use sesame_core::schema::check_table_schema;
+
+    #[test]
+    fn registered_schema_covers_every_field() {
+        let registration = sesame_core::lease::find_lease_type("r2").expect("registered");
+        let schema = (registration.schema)();
+        check_table_schema::<R2Table>(&schema).unwrap();
+        check_table_schema::<StaticTable>(&schema["definitions"]["StaticTable"]).unwrap();
+        assert_eq!(schema["additionalProperties"], false, "{schema}");
+        assert_eq!(
+            schema["definitions"]["StaticTable"]["additionalProperties"], false,
+            "{schema}"
+        );
+        assert_eq!(schema["required"], serde_json::json!(["bucket"]), "{schema}");
+        assert_eq!(schema["properties"]["access"]["default"], "read", "{schema}");
+        assert_eq!(
+            schema["properties"]["env"]["propertyNames"]["enum"],
+            serde_json::json!(OUTPUTS),
+            "{schema}"
+        );
+    }
 }

@@ -70,6 +70,7 @@ inventory::submit! {
         description: "bucket-scoped Cloudflare R2 S3 credentials (API token or temporary credentials)",
         trust_sensitive: TRUST_SENSITIVE,
         factory: R2Lease::from_config,
+        schema: sesame_core::schema::table_schema::<config::R2Table>,
     }
 }
 

@@ -45,6 +45,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sesame_core::{
     async_trait, BackendConfig, BackendContext, BackendError, Provider, ProviderRegistration, SecretRequest,
@@ -61,13 +62,15 @@ pub use reference::Reference;
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// `[providers.NAME]` with `type = "1password"`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OnePasswordConfig {
-    /// The vault of values that are not full `op://` references (name or ID).
+    /// The vault (name or ID) of secret values that are not full `op://`
+    /// references (`ITEM`, `ITEM/FIELD`, `ITEM/SECTION/FIELD`).
     #[serde(default)]
     pub vault: Option<String>,
-    /// The account `op` uses (`--account`): sign-in address, ID or shorthand.
+    /// The account `op` uses (`--account`): sign-in address, ID or
+    /// shorthand, e.g. `my.1password.com`.
     #[serde(default)]
     pub account: Option<String>,
     /// A service-account token for `op`, usually `{ secret = "NAME" }`.
@@ -91,6 +94,7 @@ pub struct OnePasswordConfig {
     pub timeout: Option<String>,
     /// How many `op` processes or Connect requests may run at once (default 16).
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub concurrency: Option<usize>,
 }
 
@@ -548,6 +552,7 @@ inventory::submit! {
         // sesame runs with the service-account token in its environment.
         trust_sensitive: &["connect_host", "op_path"],
         factory: OnePasswordProvider::from_config,
+        schema: sesame_core::schema::table_schema::<OnePasswordConfig>,
     }
 }
 
@@ -570,6 +575,17 @@ mod tests {
         let toml = "vault = \"Development\"\naccount = \"my.1password.com\"\ntoken = { secret = \"OP_TOKEN\" }\n";
         build(toml, &[]).unwrap();
         build("connect_host = \"http://localhost:8080\"\nconnect_token = { secret = \"T\" }\nconcurrency = 2\ntimeout = \"5s\"", &[]).unwrap();
+    }
+
+    #[test]
+    fn registered_schema_covers_every_field() {
+        let registration = sesame_core::provider::find_provider_type("1password").expect("registered");
+        let schema = (registration.schema)();
+        sesame_core::schema::check_table_schema::<OnePasswordConfig>(&schema).unwrap();
+        assert_eq!(schema["additionalProperties"], false, "{schema}");
+        assert_eq!(schema["properties"]["concurrency"]["minimum"], 1, "{schema}");
+        let token = &schema["properties"]["token"]["allOf"][0]["$ref"];
+        assert_eq!(token, "#/definitions/SecretSource", "{schema}");
     }
 
     #[test]

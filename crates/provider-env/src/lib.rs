@@ -13,6 +13,7 @@
 //! `description` and an `if_missing` policy, and as the simplest example of
 //! a provider.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sesame_core::{
     async_trait, BackendConfig, BackendContext, BackendError, Provider, ProviderRegistration, SecretRequest,
@@ -20,10 +21,12 @@ use sesame_core::{
 };
 
 /// `[providers.NAME]` with `type = "env"`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvConfig {
-    /// Prepended to each secret's `value` to form the variable name.
+    /// Prepended to each secret's `value` to form the name of the variable
+    /// to read (`prefix = "PROD_"` and `value = "API_KEY"` read
+    /// `PROD_API_KEY`). Default: nothing.
     #[serde(default)]
     pub prefix: Option<String>,
 }
@@ -60,6 +63,7 @@ inventory::submit! {
         description: "sesame's own environment variables (optionally with a prefix)",
         trust_sensitive: &[],
         factory: EnvProvider::from_config,
+        schema: sesame_core::schema::table_schema::<EnvConfig>,
     }
 }
 
@@ -102,6 +106,17 @@ mod tests {
         assert!(
             matches!(&err, BackendError::NotFound { message } if message.contains("`NOPE`")),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn registered_schema_covers_every_field() {
+        let registration = sesame_core::provider::find_provider_type("env").expect("registered");
+        let schema = (registration.schema)();
+        sesame_core::schema::check_table_schema::<EnvConfig>(&schema).unwrap();
+        assert_eq!(
+            schema["additionalProperties"], false,
+            "unknown keys are rejected: {schema}"
         );
     }
 

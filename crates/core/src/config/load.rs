@@ -305,3 +305,32 @@ fn backend_spec(
         origin,
     })
 }
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use crate::schema::{config_schema, serde_fields};
+
+    fn keys(properties: &serde_json::Value) -> Vec<&str> {
+        let mut keys: Vec<&str> = properties
+            .as_object()
+            .expect("properties")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// Core's hand-written part of `sesame schema` names exactly the keys
+    /// these structs accept, so neither can change without the other.
+    #[test]
+    fn core_schema_has_the_keys_the_loader_reads() {
+        let schema = config_schema(vec![], vec![]);
+        assert_eq!(keys(&schema["properties"]), serde_fields::<RawFile>());
+        let profile = &schema["definitions"]["profile"]["properties"];
+        assert_eq!(keys(profile), serde_fields::<RawTables>());
+        let secret = &schema["definitions"]["secret"]["properties"];
+        assert_eq!(keys(secret), serde_fields::<RawSecret>());
+    }
+}
