@@ -1,6 +1,8 @@
 //! Start-up overhead of `sesame exec` with env secrets.
 
+use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::Result;
 
@@ -23,26 +25,44 @@ pub fn exec_overhead(ctx: &BenchContext) -> Result<()> {
         .map(|(k, v)| format!("{}={v}", k.replace("SRC", "SECRET")))
         .collect();
 
-    let mut with_sesame = Vec::with_capacity(iterations);
-    let mut baseline = Vec::with_capacity(iterations);
-    for i in 0..iterations + 10 {
-        let mut s = Command::new(sesame);
+    let sesame_exec = |binary: &Path| {
+        let mut s = Command::new(binary);
         s.args(["exec", "--", "true"])
             .current_dir(&dir)
             .envs(pairs.iter().cloned())
             .env("SESAME_STATE_DIR", &state);
-        let mut b = Command::new("env");
-        b.args(&baseline_args).arg("true").current_dir(&dir);
-        // Alternate which goes first so neither always follows the other.
-        let (first, second) = if i % 2 == 0 { (&mut s, &mut b) } else { (&mut b, &mut s) };
-        let t1 = time(first)?;
-        let t2 = time(second)?;
+        s
+    };
+    let mut with_sesame = Vec::with_capacity(iterations);
+    let mut baseline = Vec::with_capacity(iterations);
+    let mut with_other = Vec::with_capacity(iterations);
+    for i in 0..iterations + 10 {
+        let mut runs = vec![sesame_exec(sesame), {
+            let mut b = Command::new("env");
+            b.args(&baseline_args).arg("true").current_dir(&dir);
+            b
+        }];
+        if let Some(other) = &ctx.against {
+            runs.push(sesame_exec(other));
+        }
+        // Alternate the order so none always follows another.
+        let mut times = vec![Duration::ZERO; runs.len()];
+        let order: Vec<usize> = if i % 2 == 0 {
+            (0..runs.len()).collect()
+        } else {
+            (0..runs.len()).rev().collect()
+        };
+        for k in order {
+            times[k] = time(&mut runs[k])?;
+        }
         if i < 10 {
             continue; // warm-up
         }
-        let (ts, tb) = if i % 2 == 0 { (t1, t2) } else { (t2, t1) };
-        with_sesame.push(ts);
-        baseline.push(tb);
+        with_sesame.push(times[0]);
+        baseline.push(times[1]);
+        if let Some(t) = times.get(2) {
+            with_other.push(*t);
+        }
     }
     report(
         "exec overhead: `sesame exec -- true` (20 env secrets) vs `env A=.. true`",
@@ -50,6 +70,15 @@ pub fn exec_overhead(ctx: &BenchContext) -> Result<()> {
         &with_sesame,
         1.0,
     );
+    if let Some(other) = &ctx.against {
+        println!();
+        report(
+            &format!("exec before/after: this build vs `{}` (baseline)", other.display()),
+            &with_other,
+            &with_sesame,
+            f64::INFINITY,
+        );
+    }
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }

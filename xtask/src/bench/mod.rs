@@ -15,12 +15,16 @@ use anyhow::{bail, Context, Result};
 
 /// What every benchmark gets.
 pub struct BenchContext {
-    /// The release binary.
+    /// The release binary (a copy, with `sesame-s3` beside it).
     pub sesame: PathBuf,
     /// The workspace root.
     pub root: PathBuf,
     /// Iterations for the fast benchmarks (slow ones scale it down).
     pub iterations: usize,
+    /// Another sesame binary (`--against PATH`, e.g. a build of an older
+    /// commit) that `exec` also measures, interleaved, for a before/after
+    /// ratio in the same run.
+    pub against: Option<PathBuf>,
 }
 
 /// A benchmark: its name (for `cargo xtask bench NAME`) and its function.
@@ -37,6 +41,7 @@ const BENCHES: &[Bench] = &[
 /// Runs the named benchmarks (all when none is named).
 pub fn run(args: &[String]) -> Result<()> {
     let mut iterations = 300;
+    let mut against = None;
     let mut names = Vec::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -44,9 +49,13 @@ pub fn run(args: &[String]) -> Result<()> {
             "--iterations" => {
                 iterations = rest.next().context("--iterations takes a number")?.parse()?;
             }
+            "--against" => {
+                let path = PathBuf::from(rest.next().context("--against takes the path of a sesame binary")?);
+                against = Some(std::fs::canonicalize(&path).with_context(|| format!("--against {}", path.display()))?);
+            }
             name if BENCHES.iter().any(|(n, _)| *n == name) => names.push(name.to_string()),
             other => bail!(
-                "unknown benchmark `{other}`; usage: cargo xtask bench [--iterations N] [{}]",
+                "unknown benchmark `{other}`; usage: cargo xtask bench [--iterations N] [--against PATH] [{}]",
                 BENCHES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("|")
             ),
         }
@@ -59,18 +68,42 @@ pub fn run(args: &[String]) -> Result<()> {
     if !status.success() {
         bail!("cargo build --release failed");
     }
+    // Measure installed-like copies, not the linker's output: a freshly
+    // linked file sits in the page cache in a form that starts measurably
+    // slower (0.4 ms here) until it is evicted and read back, which would
+    // make a fresh build look slower than an older binary. `cargo install`
+    // copies the same way.
+    let installed = std::env::temp_dir().join(format!("sesame-bench-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&installed)?;
+    for name in ["sesame", "sesame-s3"] {
+        std::fs::copy(root.join("target/release").join(name), installed.join(name))
+            .with_context(|| format!("copying target/release/{name}"))?;
+    }
+    let against = match against {
+        Some(path) => {
+            let copy = installed.join("against").join("sesame");
+            std::fs::create_dir_all(copy.parent().expect("has a parent"))?;
+            std::fs::copy(&path, &copy).with_context(|| format!("copying {}", path.display()))?;
+            Some(copy)
+        }
+        None => None,
+    };
     let ctx = BenchContext {
-        sesame: root.join("target/release/sesame"),
+        sesame: installed.join("sesame"),
         root,
         iterations,
+        against,
     };
-    for (name, bench) in BENCHES {
-        if names.is_empty() || names.iter().any(|n| n == name) {
+    let result = BENCHES
+        .iter()
+        .filter(|(name, _)| names.is_empty() || names.iter().any(|n| n == name))
+        .try_for_each(|(_, bench)| {
             bench(&ctx)?;
             println!();
-        }
-    }
-    Ok(())
+            Ok(())
+        });
+    std::fs::remove_dir_all(&installed).ok();
+    result
 }
 
 fn workspace_root() -> PathBuf {
@@ -105,7 +138,7 @@ fn percentile(samples: &[Duration], p: f64) -> Duration {
 }
 
 /// Prints medians, p90, the difference and the ratio; `target_ms` is the
-/// overhead the project aims for.
+/// overhead the project aims for (infinite: none).
 pub fn report(title: &str, baseline: &[Duration], measured: &[Duration], target_ms: f64) {
     let (mb, mm) = (median(baseline), median(measured));
     let overhead_ms = (mm.as_secs_f64() - mb.as_secs_f64()) * 1000.0;
@@ -121,8 +154,13 @@ pub fn report(title: &str, baseline: &[Duration], measured: &[Duration], target_
         ms(mm),
         ms(percentile(measured, 0.9))
     );
+    let target = if target_ms.is_finite() {
+        format!(" (target <= {target_ms} ms)")
+    } else {
+        String::new()
+    };
     println!(
-        "  overhead       {overhead_ms:>8.3} ms (target <= {target_ms} ms)   ratio {:.2}x",
+        "  overhead       {overhead_ms:>8.3} ms{target}   ratio {:.2}x",
         mm.as_secs_f64() / mb.as_secs_f64()
     );
 }
