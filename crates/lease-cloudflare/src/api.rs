@@ -93,6 +93,32 @@ impl Owner {
             Self::Account(id) => Some(id),
         }
     }
+
+    /// What a lease keeps in the ledger so that a token minted here can be
+    /// deleted later, whatever the config says by then: `token_type`,
+    /// `account_id` and `api_base`. Read back with [`Owner::from_ledger`]
+    /// and [`ledger_api_base`].
+    pub fn ledger_data(&self, api_base: &str) -> serde_json::Map<String, Value> {
+        let mut data = serde_json::Map::new();
+        data.insert("token_type".into(), self.kind().into());
+        data.insert("account_id".into(), self.account_id().into());
+        data.insert("api_base".into(), api_base.into());
+        data
+    }
+
+    /// The owner a ledger entry recorded, if it did.
+    pub fn from_ledger(data: &Value) -> Option<Self> {
+        match data.get("token_type")?.as_str()? {
+            "user" => Some(Self::User),
+            "account" => Some(Self::Account(data.get("account_id")?.as_str()?.to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// The API base a ledger entry recorded (see [`Owner::ledger_data`]).
+pub fn ledger_api_base(data: &Value) -> Option<&str> {
+    data.get("api_base").and_then(Value::as_str)
 }
 
 impl fmt::Display for Owner {
@@ -201,6 +227,18 @@ pub struct NewToken {
     pub expires_on: SystemTime,
 }
 
+impl NewToken {
+    /// A token that stops working `duration` from now, counted in whole
+    /// seconds (Cloudflare stores RFC 3339 seconds).
+    pub fn expiring_in(name: String, policies: Vec<Policy>, duration: Duration) -> Self {
+        Self {
+            name,
+            policies,
+            expires_on: SystemTime::now() + Duration::from_secs(duration.as_secs()),
+        }
+    }
+}
+
 /// A freshly created token: the only time its value is known.
 #[derive(Debug, Clone)]
 pub struct CreatedToken {
@@ -210,6 +248,16 @@ pub struct CreatedToken {
     pub value: SecretValue,
     /// RFC 3339 expiry as Cloudflare stored it.
     pub expires_on: Option<String>,
+}
+
+impl CreatedToken {
+    /// When it expires: as Cloudflare stored it, else as `asked`.
+    pub fn expires_at(&self, asked: &NewToken) -> SystemTime {
+        self.expires_on
+            .as_deref()
+            .and_then(parse_time)
+            .unwrap_or(asked.expires_on)
+    }
 }
 
 /// RFC 3339 UTC with whole seconds (`2026-07-01T05:20:00Z`).

@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sesame_core::lease::RemoteCleanup;
 use sesame_core::{
     async_trait, BackendConfig, BackendContext, BackendError, LeaseBackend, LeaseGrant, LeaseRegistration,
@@ -413,24 +413,6 @@ fn policies_from_config(config: &BackendConfig, list: Vec<PolicyConfig>) -> Resu
         .collect()
 }
 
-/// What a grant keeps in the ledger so the token can be deleted later,
-/// whatever the config says by then.
-fn grant_data(owner: &Owner, base: &str) -> Value {
-    json!({
-        "token_type": owner.kind(),
-        "account_id": owner.account_id(),
-        "api_base": base,
-    })
-}
-
-fn owner_from_data(data: &Value) -> Option<Owner> {
-    match data.get("token_type")?.as_str()? {
-        "user" => Some(Owner::User),
-        "account" => Some(Owner::Account(data.get("account_id")?.as_str()?.to_string())),
-        _ => None,
-    }
-}
-
 #[async_trait]
 impl LeaseBackend for CloudflareLease {
     fn max_duration(&self) -> Duration {
@@ -458,40 +440,21 @@ impl LeaseBackend for CloudflareLease {
             Some(policies) => policies.clone(),
             None => self.inherited_policies(&client).await?,
         };
-        // Whole seconds: Cloudflare stores RFC 3339 seconds.
-        let now = SystemTime::now();
-        let expires_on = now + Duration::from_secs(request.duration.as_secs());
-        let created = client
-            .create_token(
-                &self.owner,
-                &NewToken {
-                    name: request.label.clone(),
-                    policies,
-                    expires_on,
-                },
-            )
-            .await?;
+        let token = NewToken::expiring_in(request.label.clone(), policies, request.duration);
+        let created = client.create_token(&self.owner, &token).await?;
         tracing::info!(lease = %request.lease, token_id = %created.id, owner = %self.owner, "created Cloudflare token");
-        let expires_at = created
-            .expires_on
-            .as_deref()
-            .and_then(api::parse_time)
-            .unwrap_or(expires_on);
         Ok(LeaseGrant {
+            expires_at: created.expires_at(&token),
             id: created.id,
-            expires_at,
             env: [(self.env_var.clone(), created.value)].into(),
             revocable: true,
-            data: grant_data(&self.owner, &self.api_base),
+            data: self.owner.ledger_data(&self.api_base).into(),
         })
     }
 
     async fn revoke(&self, ctx: &BackendContext, request: &RevokeRequest) -> Result<bool, BackendError> {
-        let owner = owner_from_data(&request.data).unwrap_or_else(|| self.owner.clone());
-        let base = request
-            .data
-            .get("api_base")
-            .and_then(Value::as_str)
+        let owner = Owner::from_ledger(&request.data).unwrap_or_else(|| self.owner.clone());
+        let base = api::ledger_api_base(&request.data)
             .unwrap_or(&self.api_base)
             .to_string();
         let client = self.client(ctx, &base)?;

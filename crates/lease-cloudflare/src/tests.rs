@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use serde_json::json;
 use sesame_core::{BackendConfig, BackendContext, EnvSnapshot, LeaseBackend, LeaseRequest, RevokeRequest};
 use sesame_test_support::cloudflare::{groups, CloudflareStandin, TokenSpec, DEFAULT_ACCOUNT_ID};
 

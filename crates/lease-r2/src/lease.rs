@@ -166,22 +166,14 @@ impl R2Lease {
             }
         }
         let resource = s.resource_key().expect("token mode has an account id");
-        let expires_on = SystemTime::now() + Duration::from_secs(request.duration.as_secs());
-        let created = client
-            .create_token(
-                owner,
-                &NewToken {
-                    name: request.label.clone(),
-                    policies: vec![Policy {
-                        id: None,
-                        effect: "allow".into(),
-                        resources: json!({ resource: "*" }),
-                        permission_groups: groups,
-                    }],
-                    expires_on,
-                },
-            )
-            .await?;
+        let policy = Policy {
+            id: None,
+            effect: "allow".into(),
+            resources: json!({ resource: "*" }),
+            permission_groups: groups,
+        };
+        let token = NewToken::expiring_in(request.label.clone(), vec![policy], request.duration);
+        let created = client.create_token(owner, &token).await?;
         tracing::info!(lease = %request.lease, token_id = %created.id, bucket = %s.bucket, access = s.access.as_str(), "created bucket-scoped R2 token");
         let credentials = S3Credentials {
             access_key_id: created.id.clone(),
@@ -195,23 +187,17 @@ impl R2Lease {
             }
             return Err(e);
         }
-        let expires_at = created
-            .expires_on
-            .as_deref()
-            .and_then(api::parse_time)
-            .unwrap_or(expires_on);
         Ok(LeaseGrant {
+            expires_at: created.expires_at(&token),
             id: created.id,
-            expires_at,
             env: self.env(&credentials),
             revocable: true,
-            data: json!({
-                "mode": "token",
-                "token_type": owner.kind(),
-                "account_id": owner.account_id(),
-                "api_base": s.api_base,
-                "bucket": s.bucket,
-            }),
+            data: {
+                let mut data = owner.ledger_data(&s.api_base);
+                data.insert("mode".into(), "token".into());
+                data.insert("bucket".into(), s.bucket.clone().into());
+                data.into()
+            },
         })
     }
 
@@ -330,14 +316,6 @@ pub async fn verify_token(
     ))
 }
 
-fn owner_from_data(data: &Value) -> Option<Owner> {
-    match data.get("token_type")?.as_str()? {
-        "user" => Some(Owner::User),
-        "account" => Some(Owner::Account(data.get("account_id")?.as_str()?.to_string())),
-        _ => None,
-    }
-}
-
 #[async_trait]
 impl LeaseBackend for R2Lease {
     fn provision(&self) -> sesame_core::lease::Provision {
@@ -415,17 +393,14 @@ impl LeaseBackend for R2Lease {
                 Ok(false)
             }
             _ => {
-                let owner = owner_from_data(&request.data).or_else(|| match &self.settings.source {
+                let owner = Owner::from_ledger(&request.data).or_else(|| match &self.settings.source {
                     Source::Token { owner } => Some(owner.clone()),
                     _ => None,
                 });
                 let Some(owner) = owner else {
                     return Ok(false);
                 };
-                let base = request
-                    .data
-                    .get("api_base")
-                    .and_then(Value::as_str)
+                let base = api::ledger_api_base(&request.data)
                     .unwrap_or(&self.settings.api_base)
                     .to_string();
                 let client = self.parent_client(ctx, &base)?;
