@@ -2,7 +2,7 @@
 //! stand-in (`sesame_test_support::cloudflare`) started in the test process,
 //! reached through `CLOUDFLARE_API_BASE_URL`.
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -10,7 +10,7 @@ use sesame_test_support::cloudflare::{
     groups, CloudflareStandin, CreatedToken, TokenRecord, TokenSpec, DEFAULT_ACCOUNT_ID,
 };
 
-use crate::support::{wait_for_file, Sandbox};
+use crate::support::{start_recorder, Sandbox};
 
 /// The account id the seed examples use (not 32 hex chars; the stand-in is
 /// told to accept it).
@@ -267,46 +267,18 @@ fn reuse_false_is_revoked_when_the_command_ends() {
     assert_eq!(list["leases"], json!([]), "and gone from the ledger");
 }
 
-fn recorder() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/signal_recorder.py").to_string()
-}
-
-fn start_recorder(sb: &Sandbox) -> Child {
-    let log = sb.path("signals.log");
-    let ready = sb.path("ready");
-    sb.cmd(&[
-        "exec",
-        "--",
-        "python3",
-        &recorder(),
-        log.to_str().unwrap(),
-        ready.to_str().unwrap(),
-    ])
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap()
-}
-
-fn signal_log(sb: &Sandbox) -> Vec<String> {
-    std::fs::read_to_string(sb.path("signals.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn reuse_false_is_revoked_when_sesame_gets_sigterm() {
     let cloud = Cloud::start(&[]);
     let sb = cloud.sandbox(&with_reuse_false(&seed("06-custom-env-var.toml")));
-    let mut child = start_recorder(&sb);
-    wait_for_file(&sb.path("ready"));
+    let (mut child, recorder) = start_recorder(&sb);
+    recorder.wait_until_ready();
     assert_eq!(cloud.live_children().len(), 1);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "the recorder exits 0 after SIGTERM");
-    assert_eq!(signal_log(&sb), ["SIGTERM"], "forwarded once");
+    assert_eq!(recorder.lines(), ["SIGTERM"], "forwarded once");
     assert!(cloud.live_children().is_empty(), "revoked after the command ended");
 }
 
@@ -314,32 +286,13 @@ fn reuse_false_is_revoked_when_sesame_gets_sigterm() {
 fn supervised_exec_forwards_each_signal_exactly_once() {
     let cloud = Cloud::start(&[]);
     let sb = cloud.sandbox(&with_reuse_false(&seed("06-custom-env-var.toml")));
-    let mut child = start_recorder(&sb);
-    wait_for_file(&sb.path("ready"));
-    let pid = child.id() as i32;
-    let sent = [
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGHUP,
-        libc::SIGWINCH,
-        libc::SIGINT,
-        libc::SIGQUIT,
-    ];
-    for (i, signal) in sent.iter().enumerate() {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, *signal) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while signal_log(&sb).len() < i + 1 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let (mut child, recorder) = start_recorder(&sb);
+    recorder.wait_until_ready();
+    recorder.send_each_then_stop(child.id());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert_eq!(
-        signal_log(&sb),
+        recorder.lines(),
         ["SIGUSR1", "SIGUSR2", "SIGHUP", "SIGWINCH", "SIGINT", "SIGQUIT", "SIGTERM"],
         "every signal once, in order"
     );
@@ -350,13 +303,8 @@ fn supervised_exec_forwards_each_signal_exactly_once() {
 fn kill_9_of_sesame_then_lease_cleanup_leaves_no_live_token() {
     let cloud = Cloud::start(&[]);
     let sb = cloud.sandbox(&with_reuse_false(&seed("06-custom-env-var.toml")));
-    let mut sesame = start_recorder(&sb);
-    wait_for_file(&sb.path("ready"));
-    let command_pid: i32 = std::fs::read_to_string(sb.path("ready"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let (mut sesame, recorder) = start_recorder(&sb);
+    let command_pid = recorder.wait_until_ready() as i32;
     // SAFETY: signalling our own child, then the command it started.
     unsafe { libc::kill(sesame.id() as i32, libc::SIGKILL) };
     sesame.wait().unwrap();

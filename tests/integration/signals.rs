@@ -1,67 +1,19 @@
 //! Signals reach the command exactly once.
 
-use std::process::{Child, Stdio};
-use std::time::Duration;
+use sesame_test_support::signals::SignalRecorder;
 
-use crate::support::{env_config, wait_for_file, Sandbox};
-
-fn recorder() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/signal_recorder.py").to_string()
-}
-
-fn start(sb: &Sandbox) -> Child {
-    let log = sb.path("signals.log");
-    let ready = sb.path("ready");
-    sb.cmd(&[
-        "exec",
-        "--",
-        "python3",
-        &recorder(),
-        log.to_str().unwrap(),
-        ready.to_str().unwrap(),
-    ])
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap()
-}
-
-fn log_lines(sb: &Sandbox) -> Vec<String> {
-    std::fs::read_to_string(sb.path("signals.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
+use crate::support::{env_config, start_recorder, Sandbox};
 
 #[test]
 fn each_forwarded_signal_arrives_exactly_once() {
     let sb = Sandbox::new(&env_config(&[]));
-    let mut child = start(&sb);
-    wait_for_file(&sb.path("ready"));
-    let pid = child.id() as i32;
-    let sent = [
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGHUP,
-        libc::SIGWINCH,
-        libc::SIGINT,
-        libc::SIGQUIT,
-    ];
-    for (i, signal) in sent.iter().enumerate() {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, *signal) };
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while log_lines(&sb).len() < i + 1 && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let (mut child, recorder) = start_recorder(&sb);
+    recorder.wait_until_ready();
+    recorder.send_each_then_stop(child.id());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "the recorder exits 0 after SIGTERM");
     assert_eq!(
-        log_lines(&sb),
+        recorder.lines(),
         ["SIGUSR1", "SIGUSR2", "SIGHUP", "SIGWINCH", "SIGINT", "SIGQUIT", "SIGTERM"],
         "every signal once, in order"
     );
@@ -70,21 +22,19 @@ fn each_forwarded_signal_arrives_exactly_once() {
 #[test]
 fn ctrl_c_on_a_terminal_reaches_the_command_once() {
     let sb = Sandbox::new(&env_config(&[]));
-    let log = sb.path("signals.log");
-    let ready = sb.path("ready");
+    let recorder = SignalRecorder::in_dir(sb.dir.path());
     let pty = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_ctrl_c.py");
     let out = std::process::Command::new("python3")
         .args([
             pty,
-            ready.to_str().unwrap(),
+            recorder.ready_file().to_str().unwrap(),
             "--",
             crate::support::sesame_bin(),
             "exec",
             "--",
-            "python3",
-            &recorder(),
         ])
-        .args([log.to_str().unwrap(), ready.to_str().unwrap(), "SIGINT"])
+        .args(recorder.argv())
+        .arg("SIGINT")
         .current_dir(sb.project())
         .env_clear()
         .envs(&sb.env)
@@ -98,7 +48,7 @@ fn ctrl_c_on_a_terminal_reaches_the_command_once() {
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines = log_lines(&sb);
+    let lines = recorder.lines();
     assert_eq!(
         lines.iter().filter(|l| *l == "SIGINT").count(),
         1,

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+
+use sesame_test_support::signals::SignalRecorder;
 
 /// The binary under test.
 pub fn sesame_bin() -> &'static str {
@@ -122,15 +124,13 @@ pub fn env_config(secrets: &[(&str, &str)]) -> String {
     text
 }
 
-/// Waits until `path` exists (the child wrote it), up to 10 s.
-pub fn wait_for_file(path: &Path) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !path.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {}",
-            path.display()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+/// Starts `sesame exec` in `sb` on the signal recorder, whose files are in
+/// the sandbox's root; wait for it with [`SignalRecorder::wait_until_ready`].
+pub fn start_recorder(sb: &Sandbox) -> (Child, SignalRecorder) {
+    let recorder = SignalRecorder::in_dir(sb.dir.path());
+    let argv = recorder.argv();
+    let mut args = vec!["exec", "--"];
+    args.extend(argv.iter().map(String::as_str));
+    let child = sb.cmd(&args).stdout(Stdio::null()).spawn().unwrap();
+    (child, recorder)
 }

@@ -6,3 +6,4 @@
 pub mod cloudflare;
 pub mod connect;
 pub mod s3;
+pub mod signals;
