@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use sesame_core::config::{load, Config, LoadOptions};
-use sesame_core::leasing::{acquire, prepare, release, LeaseError, Obtained};
+use sesame_core::leasing::{acquire, prepare, release, Acquired, LeaseError, Obtained};
 use sesame_core::ledger::{LeaseState, Ledger};
 use sesame_core::{
     async_trait, BackendConfig, BackendContext, BackendError, EnvSnapshot, LeaseBackend, LeaseGrant, LeaseRegistration,
@@ -111,6 +111,29 @@ fn ctx() -> BackendContext {
     BackendContext::new(Arc::new(EnvSnapshot::from_pairs([("PARENT", "parent-1")])))
 }
 
+/// `prepare` then `acquire`, as `exec` does, in `ctx` with no profile;
+/// `interrupted` is the signal already received (0: none).
+async fn acquire_in(
+    config: &Config,
+    ctx: &BackendContext,
+    ledger: &Ledger,
+    interrupted: i32,
+) -> Result<Acquired, LeaseError> {
+    acquire(
+        prepare(config, ctx).unwrap(),
+        ctx,
+        ledger,
+        None,
+        &AtomicI32::new(interrupted),
+    )
+    .await
+}
+
+/// [`acquire_in`] the default context, uninterrupted.
+async fn acquire_for(config: &Config, ledger: &Ledger) -> Result<Acquired, LeaseError> {
+    acquire_in(config, &ctx(), ledger, 0).await
+}
+
 fn live_count(lease: &str) -> usize {
     LIVE.lock()
         .unwrap()
@@ -127,33 +150,24 @@ async fn mints_once_then_reuses_while_config_is_unchanged() {
         "[leases.reuse1]\ntype = \"test-lease\"\nduration = \"1h\"\n",
     );
     let ledger = Ledger::open(&dir.path().join("state"), "p");
-    let none = AtomicI32::new(0);
-    let first = acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none)
-        .await
-        .unwrap();
+    let first = acquire_for(&config, &ledger).await.unwrap();
     assert_eq!(first.leases[0].obtained, Obtained::Minted);
     let entry = &ledger.entries().unwrap()[0];
     assert_eq!(entry.state, LeaseState::Active);
     assert!(entry.label.starts_with("sesame reuse1 "), "{}", entry.label);
-    let second = acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none)
-        .await
-        .unwrap();
+    let second = acquire_for(&config, &ledger).await.unwrap();
     assert_eq!(second.leases[0].obtained, Obtained::Reused);
     assert_eq!(second.env()["TEST_TOKEN"].expose(), first.env()["TEST_TOKEN"].expose());
     // A different parent credential changes the fingerprint: no reuse.
     let other = BackendContext::new(Arc::new(EnvSnapshot::from_pairs([("PARENT", "parent-2")])));
-    let third = acquire(prepare(&config, &other).unwrap(), &other, &ledger, None, &none)
-        .await
-        .unwrap();
+    let third = acquire_in(&config, &other, &ledger, 0).await.unwrap();
     assert_eq!(third.leases[0].obtained, Obtained::Minted);
     // A changed config: no reuse either.
     let changed = config_in(
         dir.path(),
         "[leases.reuse1]\ntype = \"test-lease\"\nduration = \"2h\"\n",
     );
-    let fourth = acquire(prepare(&changed, &ctx()).unwrap(), &ctx(), &ledger, None, &none)
-        .await
-        .unwrap();
+    let fourth = acquire_for(&changed, &ledger).await.unwrap();
     assert_eq!(fourth.leases[0].obtained, Obtained::Minted);
 }
 
@@ -165,13 +179,8 @@ async fn a_lease_close_to_expiry_is_not_reused() {
         "[leases.short1]\ntype = \"test-lease\"\nduration = \"4m\"\n",
     );
     let ledger = Ledger::open(&dir.path().join("state"), "p");
-    let none = AtomicI32::new(0);
-    acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none)
-        .await
-        .unwrap();
-    let again = acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none)
-        .await
-        .unwrap();
+    acquire_for(&config, &ledger).await.unwrap();
+    let again = acquire_for(&config, &ledger).await.unwrap();
     assert_eq!(
         again.leases[0].obtained,
         Obtained::Minted,
@@ -184,15 +193,7 @@ async fn reuse_false_is_revoked_on_release_and_leaves_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path(), "[leases.once1]\ntype = \"test-lease\"\nreuse = false\n");
     let ledger = Ledger::open(&dir.path().join("state"), "p");
-    let acquired = acquire(
-        prepare(&config, &ctx()).unwrap(),
-        &ctx(),
-        &ledger,
-        None,
-        &AtomicI32::new(0),
-    )
-    .await
-    .unwrap();
+    let acquired = acquire_for(&config, &ledger).await.unwrap();
     assert!(acquired.leases[0].revoke_after);
     assert_eq!(live_count("once1"), 1);
     assert!(release(&acquired, &ctx(), &ledger).await.is_empty());
@@ -208,16 +209,7 @@ async fn one_failing_lease_revokes_the_others_and_leaves_no_entry() {
         "[leases.good1]\ntype = \"test-lease\"\n\n[leases.bad1]\ntype = \"test-lease\"\nfail = true\ndelay_ms = 50\n",
     );
     let ledger = Ledger::open(&dir.path().join("state"), "p");
-    let err = acquire(
-        prepare(&config, &ctx()).unwrap(),
-        &ctx(),
-        &ledger,
-        None,
-        &AtomicI32::new(0),
-    )
-    .await
-    .err()
-    .expect("must fail");
+    let err = acquire_for(&config, &ledger).await.err().expect("must fail");
     assert!(
         matches!(&err, LeaseError::Backend { lease, .. } if lease == "bad1"),
         "{err}"
@@ -231,16 +223,10 @@ async fn an_interrupt_while_minting_revokes_what_was_minted() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path(), "[leases.intr1]\ntype = \"test-lease\"\n");
     let ledger = Ledger::open(&dir.path().join("state"), "p");
-    let err = acquire(
-        prepare(&config, &ctx()).unwrap(),
-        &ctx(),
-        &ledger,
-        None,
-        &AtomicI32::new(15),
-    )
-    .await
-    .err()
-    .expect("interrupted");
+    let err = acquire_in(&config, &ctx(), &ledger, 15)
+        .await
+        .err()
+        .expect("interrupted");
     assert!(matches!(err, LeaseError::Interrupted(15)));
     assert_eq!(live_count("intr1"), 0);
 }
@@ -267,11 +253,7 @@ async fn parallel_runs_with_reuse_mint_once() {
     let runs = (0..10).map(|_| {
         let (config, ledger) = (config.clone(), ledger.clone());
         tokio::spawn(async move {
-            let none = AtomicI32::new(0);
-            acquire(prepare(&config, &ctx()).unwrap(), &ctx(), &ledger, None, &none)
-                .await
-                .unwrap()
-                .env()["TEST_TOKEN"]
+            acquire_for(&config, &ledger).await.unwrap().env()["TEST_TOKEN"]
                 .expose()
                 .to_string()
         })
@@ -302,13 +284,7 @@ fn crash_child() {
         .enable_all()
         .build()
         .unwrap();
-    let _ = rt.block_on(acquire(
-        prepare(&config, &ctx()).unwrap(),
-        &ctx(),
-        &ledger,
-        None,
-        &AtomicI32::new(0),
-    ));
+    let _ = rt.block_on(acquire_for(&config, &ledger));
     unreachable!("the failpoint aborts before this");
 }
 
@@ -371,15 +347,7 @@ async fn cleanup_revokes_abandoned_leases_and_keeps_reusable_ones() {
         "[leases.keep1]\ntype = \"test-lease\"\n\n[leases.gone1]\ntype = \"test-lease\"\nreuse = false\n",
     );
     let ledger = Ledger::open(&dir.path().join("state"), "p");
-    acquire(
-        prepare(&config, &ctx()).unwrap(),
-        &ctx(),
-        &ledger,
-        None,
-        &AtomicI32::new(0),
-    )
-    .await
-    .unwrap();
+    acquire_for(&config, &ledger).await.unwrap();
     // Nothing is stale while this process (the run) lives.
     assert!(cleanup(&config, &ctx(), &ledger).await.unwrap().is_empty());
     // The run dies without releasing.
@@ -407,15 +375,7 @@ async fn a_credential_that_cannot_be_revoked_is_left_to_expire_without_a_warning
         "[leases.temp1]\ntype = \"test-lease\"\nreuse = false\nrevocable = false\n",
     );
     let ledger = Ledger::open(&dir.path().join("state"), "p");
-    let acquired = acquire(
-        prepare(&config, &ctx()).unwrap(),
-        &ctx(),
-        &ledger,
-        None,
-        &AtomicI32::new(0),
-    )
-    .await
-    .unwrap();
+    let acquired = acquire_for(&config, &ledger).await.unwrap();
     assert!(release(&acquired, &ctx(), &ledger).await.is_empty(), "no warning");
     let entries = ledger.entries().unwrap();
     assert_eq!(entries.len(), 1, "kept until it expires");
