@@ -111,6 +111,14 @@ fn ctx() -> BackendContext {
     BackendContext::new(Arc::new(EnvSnapshot::from_pairs([("PARENT", "parent-1")])))
 }
 
+/// A temporary project with `text` as its `sesame.toml`, and its ledger.
+fn project(text: &str) -> (tempfile::TempDir, Config, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path(), text);
+    let ledger = Ledger::open(&dir.path().join("state"), "p");
+    (dir, config, ledger)
+}
+
 /// `prepare` then `acquire`, as `exec` does, in `ctx` with no profile;
 /// `interrupted` is the signal already received (0: none).
 async fn acquire_in(
@@ -144,12 +152,7 @@ fn live_count(lease: &str) -> usize {
 
 #[tokio::test]
 async fn mints_once_then_reuses_while_config_is_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_in(
-        dir.path(),
-        "[leases.reuse1]\ntype = \"test-lease\"\nduration = \"1h\"\n",
-    );
-    let ledger = Ledger::open(&dir.path().join("state"), "p");
+    let (dir, config, ledger) = project("[leases.reuse1]\ntype = \"test-lease\"\nduration = \"1h\"\n");
     let first = acquire_for(&config, &ledger).await.unwrap();
     assert_eq!(first.leases[0].obtained, Obtained::Minted);
     let entry = &ledger.entries().unwrap()[0];
@@ -173,12 +176,7 @@ async fn mints_once_then_reuses_while_config_is_unchanged() {
 
 #[tokio::test]
 async fn a_lease_close_to_expiry_is_not_reused() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_in(
-        dir.path(),
-        "[leases.short1]\ntype = \"test-lease\"\nduration = \"4m\"\n",
-    );
-    let ledger = Ledger::open(&dir.path().join("state"), "p");
+    let (_dir, config, ledger) = project("[leases.short1]\ntype = \"test-lease\"\nduration = \"4m\"\n");
     acquire_for(&config, &ledger).await.unwrap();
     let again = acquire_for(&config, &ledger).await.unwrap();
     assert_eq!(
@@ -190,9 +188,7 @@ async fn a_lease_close_to_expiry_is_not_reused() {
 
 #[tokio::test]
 async fn reuse_false_is_revoked_on_release_and_leaves_the_ledger() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path(), "[leases.once1]\ntype = \"test-lease\"\nreuse = false\n");
-    let ledger = Ledger::open(&dir.path().join("state"), "p");
+    let (_dir, config, ledger) = project("[leases.once1]\ntype = \"test-lease\"\nreuse = false\n");
     let acquired = acquire_for(&config, &ledger).await.unwrap();
     assert!(acquired.leases[0].revoke_after);
     assert_eq!(live_count("once1"), 1);
@@ -203,12 +199,9 @@ async fn reuse_false_is_revoked_on_release_and_leaves_the_ledger() {
 
 #[tokio::test]
 async fn one_failing_lease_revokes_the_others_and_leaves_no_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_in(
-        dir.path(),
+    let (_dir, config, ledger) = project(
         "[leases.good1]\ntype = \"test-lease\"\n\n[leases.bad1]\ntype = \"test-lease\"\nfail = true\ndelay_ms = 50\n",
     );
-    let ledger = Ledger::open(&dir.path().join("state"), "p");
     let err = acquire_for(&config, &ledger).await.err().expect("must fail");
     assert!(
         matches!(&err, LeaseError::Backend { lease, .. } if lease == "bad1"),
@@ -220,9 +213,7 @@ async fn one_failing_lease_revokes_the_others_and_leaves_no_entry() {
 
 #[tokio::test]
 async fn an_interrupt_while_minting_revokes_what_was_minted() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path(), "[leases.intr1]\ntype = \"test-lease\"\n");
-    let ledger = Ledger::open(&dir.path().join("state"), "p");
+    let (_dir, config, ledger) = project("[leases.intr1]\ntype = \"test-lease\"\n");
     let err = acquire_in(&config, &ctx(), &ledger, 15)
         .await
         .err()
@@ -247,9 +238,7 @@ fn duration_over_the_maximum_is_a_located_error() {
 
 #[tokio::test]
 async fn parallel_runs_with_reuse_mint_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path(), "[leases.par1]\ntype = \"test-lease\"\ndelay_ms = 100\n");
-    let ledger = Ledger::open(&dir.path().join("state"), "p");
+    let (_dir, config, ledger) = project("[leases.par1]\ntype = \"test-lease\"\ndelay_ms = 100\n");
     let runs = (0..10).map(|_| {
         let (config, ledger) = (config.clone(), ledger.clone());
         tokio::spawn(async move {
@@ -341,12 +330,8 @@ fn dead_pid() -> u32 {
 #[tokio::test]
 async fn cleanup_revokes_abandoned_leases_and_keeps_reusable_ones() {
     use sesame_core::leasing::{cleanup, CleanupOutcome, StaleReason};
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_in(
-        dir.path(),
-        "[leases.keep1]\ntype = \"test-lease\"\n\n[leases.gone1]\ntype = \"test-lease\"\nreuse = false\n",
-    );
-    let ledger = Ledger::open(&dir.path().join("state"), "p");
+    let (_dir, config, ledger) =
+        project("[leases.keep1]\ntype = \"test-lease\"\n\n[leases.gone1]\ntype = \"test-lease\"\nreuse = false\n");
     acquire_for(&config, &ledger).await.unwrap();
     // Nothing is stale while this process (the run) lives.
     assert!(cleanup(&config, &ctx(), &ledger).await.unwrap().is_empty());
@@ -369,12 +354,7 @@ async fn cleanup_revokes_abandoned_leases_and_keeps_reusable_ones() {
 
 #[tokio::test]
 async fn a_credential_that_cannot_be_revoked_is_left_to_expire_without_a_warning() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_in(
-        dir.path(),
-        "[leases.temp1]\ntype = \"test-lease\"\nreuse = false\nrevocable = false\n",
-    );
-    let ledger = Ledger::open(&dir.path().join("state"), "p");
+    let (_dir, config, ledger) = project("[leases.temp1]\ntype = \"test-lease\"\nreuse = false\nrevocable = false\n");
     let acquired = acquire_for(&config, &ledger).await.unwrap();
     assert!(release(&acquired, &ctx(), &ledger).await.is_empty(), "no warning");
     let entries = ledger.entries().unwrap();
