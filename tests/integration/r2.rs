@@ -9,7 +9,7 @@ use serde_json::Value;
 use sesame_test_support::cloudflare::{groups, CloudflareStandin, TokenSpec, DEFAULT_ACCOUNT_ID};
 use sesame_test_support::s3::{sha256_hex, Access, Grant, S3Standin};
 
-use crate::support::Sandbox;
+use crate::support::{assert_checks, check_status, verify_check, Sandbox};
 
 const ACCOUNT: &str = DEFAULT_ACCOUNT_ID;
 
@@ -79,31 +79,6 @@ fn env_secrets(vars: &[&str]) -> String {
     }
     text.push('\n');
     text
-}
-
-fn checks(json: &Value) -> Vec<(String, String, String, String)> {
-    json["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["target"].as_str().unwrap().to_string(),
-                c["check"].as_str().unwrap().to_string(),
-                c["status"].as_str().unwrap().to_string(),
-                c["cause"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
-
-#[track_caller]
-fn status_of(json: &Value, target: &str, check: &str) -> (String, String) {
-    checks(json)
-        .into_iter()
-        .find(|(t, c, _, _)| t == target && c == check)
-        .map(|(_, _, s, cause)| (s, cause))
-        .unwrap_or_else(|| panic!("no check {target}/{check} in {json:#}"))
 }
 
 fn no_probe_left(s3: &S3Standin, bucket: &str) {
@@ -204,17 +179,7 @@ fn two_leases_feed_one_copy_command() {
     let config = world.lease("src", "photos", "read", "env_prefix = \"SRC_\"\nreuse = false")
         + &world.lease("dst", "archive", "read-write", "env_prefix = \"DST_\"\nreuse = false");
     let sb = world.sandbox(&config);
-    let copy = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/s3_copy.py");
-    let run = sb.run(&[
-        "exec",
-        "--",
-        "python3",
-        copy,
-        "SRC_",
-        "DST_",
-        "cat.jpg",
-        "from-photos/cat.jpg",
-    ]);
+    let run = sb.run_s3_copy(&["SRC_", "DST_", "cat.jpg", "from-photos/cat.jpg"]);
     run.assert_code(0);
     assert!(
         run.stdout()
@@ -227,16 +192,7 @@ fn two_leases_feed_one_copy_command() {
         Some(&b"meow, a jpeg"[..])
     );
     // The source is read-only: copying the other way is refused.
-    let back = sb.run(&[
-        "exec",
-        "--",
-        "python3",
-        copy,
-        "DST_",
-        "SRC_",
-        "from-photos/cat.jpg",
-        "back.jpg",
-    ]);
+    let back = sb.run_s3_copy(&["DST_", "SRC_", "from-photos/cat.jpg", "back.jpg"]);
     back.assert_code(1);
     assert!(back.stderr().contains("HTTP 403"), "{}", back.stderr());
     assert_eq!(world.s3.object("photos", "back.jpg"), None);
@@ -419,25 +375,14 @@ fn every_check_fails_for_its_own_reason() {
         ("bad_format", "offline", "fail", "format"),
         ("bad_format", "credentials", "skip", ""),
     ];
-    for (target, check, status, cause) in expect {
-        assert_eq!(
-            status_of(&json, target, check),
-            (status.to_string(), cause.to_string()),
-            "{target}/{check}"
-        );
-    }
+    assert_checks(&json, &expect);
     // Every failure names its cause and a fix.
     for c in json["checks"].as_array().unwrap() {
         if c["status"] == "fail" || c["status"] == "warn" {
             assert!(c["cause"].is_string() && c["fix"].is_string(), "{c}");
         }
     }
-    let offline = json["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["target"] == "bad_format" && c["check"] == "offline")
-        .unwrap();
+    let offline = verify_check(&json, "bad_format", "offline");
     let detail = offline["detail"].as_str().unwrap();
     assert!(detail.contains("names account fedcba98"), "{detail}");
     assert!(detail.contains("`eu` jurisdiction"), "{detail}");
@@ -479,12 +424,15 @@ fn a_static_token_is_derived_and_its_expiry_checked() {
     let run = sb.run(&["r2", "verify", "--format", "json"]);
     run.assert_code(0);
     let json: Value = serde_json::from_str(&run.stdout()).unwrap();
-    assert_eq!(status_of(&json, "forever", "token"), ("warn".into(), "no-ttl".into()));
     assert_eq!(
-        status_of(&json, "forever", "least-privilege"),
+        check_status(&json, "forever", "token"),
+        ("warn".into(), "no-ttl".into())
+    );
+    assert_eq!(
+        check_status(&json, "forever", "least-privilege"),
         ("pass".into(), "".into())
     );
-    assert_eq!(status_of(&json, "short", "token"), ("pass".into(), "".into()));
+    assert_eq!(check_status(&json, "short", "token"), ("pass".into(), "".into()));
 
     // A disabled token cannot even be verified: the lease fails with a fix.
     let config = env_secrets(&["OLD"]) + &lease("old", "OLD");
@@ -494,7 +442,7 @@ fn a_static_token_is_derived_and_its_expiry_checked() {
     run.assert_code(1);
     let json: Value = serde_json::from_str(&run.stdout()).unwrap();
     assert_eq!(
-        status_of(&json, "old", "lease"),
+        check_status(&json, "old", "lease"),
         ("fail".into(), "no-credentials".into())
     );
     assert!(run.stdout().contains("is not valid"), "{}", run.stdout());
@@ -536,14 +484,9 @@ fn temporary_credentials_carry_a_session_token_and_are_not_revocable() {
     let run = sb.run(&["r2", "verify", "--format", "json"]);
     run.assert_code(0);
     let json: Value = serde_json::from_str(&run.stdout()).unwrap();
-    assert_eq!(status_of(&json, "tmp", "write"), ("pass".into(), "".into()));
-    assert_eq!(status_of(&json, "tmp", "token"), ("pass".into(), "".into()));
-    let detail = json["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "token")
-        .unwrap()["detail"]
+    assert_eq!(check_status(&json, "tmp", "write"), ("pass".into(), "".into()));
+    assert_eq!(check_status(&json, "tmp", "token"), ("pass".into(), "".into()));
+    let detail = verify_check(&json, "tmp", "token")["detail"]
         .as_str()
         .unwrap()
         .to_string();

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::Sandbox;
+use crate::support::{assert_checks, check_status, verify_check, Sandbox};
 
 /// A moto server this test started; killed when dropped.
 struct Moto {
@@ -148,21 +148,6 @@ fn sandbox(moto: &Moto, targets: &[(&str, &str, &str, &str)]) -> Sandbox {
     sb
 }
 
-fn status(json: &Value, target: &str, check: &str) -> (String, String) {
-    json["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["target"] == target && c["check"] == check)
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap().to_string(),
-                c["cause"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .unwrap_or_else(|| panic!("no {target}/{check} in {json:#}"))
-}
-
 #[test]
 fn moto_preflight_passes_for_least_privilege_users_and_copies() {
     let Some(moto) = moto() else { return };
@@ -194,28 +179,22 @@ fn moto_preflight_passes_for_least_privilege_users_and_copies() {
         ("dst", "write"),
         ("dst", "scope"),
     ] {
-        assert_eq!(status(&json, target, check).0, "pass", "{target}/{check}: {json:#}");
+        assert_eq!(
+            check_status(&json, target, check).0,
+            "pass",
+            "{target}/{check}: {json:#}"
+        );
     }
-    assert_eq!(status(&json, "src", "token").0, "skip");
+    assert_eq!(check_status(&json, "src", "token").0, "skip");
     // The migration itself, with the injected variables, through moto's IAM.
-    let copy = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/s3_copy.py");
-    let run = sb.run(&["exec", "--", "python3", copy, "SRC_", "DST_", "cat.jpg"]);
+    let run = sb.run_s3_copy(&["SRC_", "DST_", "cat.jpg"]);
     run.assert_code(0);
     assert!(
         run.stdout().contains("copied moto-source/cat.jpg -> moto-dest/cat.jpg"),
         "{}",
         run.stdout()
     );
-    let back = sb.run(&[
-        "exec",
-        "--",
-        "python3",
-        copy,
-        "DST_",
-        "SRC_",
-        "cat.jpg",
-        "copied-back.jpg",
-    ]);
+    let back = sb.run_s3_copy(&["DST_", "SRC_", "cat.jpg", "copied-back.jpg"]);
     back.assert_code(1);
     assert!(back.stderr().contains("HTTP 403"), "{}", back.stderr());
 }
@@ -250,21 +229,10 @@ fn moto_catches_each_problem_by_name() {
         ("unknown", "credentials", "fail", "unknown-access-key"),
         ("missing", "bucket", "fail", "no-such-bucket"),
     ];
-    for (target, check, want, cause) in expect {
-        assert_eq!(
-            status(&json, target, check),
-            (want.to_string(), cause.to_string()),
-            "{target}/{check}"
-        );
-    }
+    assert_checks(&json, &expect);
     // The over-privileged probe was written and removed again: listing the
     // source with a key allowed to shows only the seeded objects.
-    let overpriv = json["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["target"] == "overpriv" && c["check"] == "least-privilege")
-        .unwrap();
+    let overpriv = verify_check(&json, "overpriv", "least-privilege");
     assert!(
         overpriv["detail"].as_str().unwrap().contains("it was deleted again"),
         "{overpriv}"

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use serde_json::Value;
 use sesame_test_support::signals::SignalRecorder;
 
 /// The binary under test.
@@ -86,6 +87,16 @@ impl Sandbox {
     pub fn run(&self, args: &[&str]) -> Run {
         Run(self.cmd(args).output().unwrap())
     }
+
+    /// Runs `tests/support/s3_copy.py SRC_PREFIX DST_PREFIX KEY [DEST_KEY]`
+    /// under `sesame exec`: one object copied between buckets, each side
+    /// with the credentials a lease injects under its prefix.
+    pub fn run_s3_copy(&self, args: &[&str]) -> Run {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/s3_copy.py");
+        let mut argv = vec!["exec", "--", "python3", script];
+        argv.extend(args);
+        self.run(&argv)
+    }
 }
 
 /// A finished run.
@@ -133,4 +144,38 @@ pub fn start_recorder(sb: &Sandbox) -> (Child, SignalRecorder) {
     args.extend(argv.iter().map(String::as_str));
     let child = sb.cmd(&args).stdout(Stdio::null()).spawn().unwrap();
     (child, recorder)
+}
+
+/// The check `check` of `target` in the output of `sesame r2 verify --format
+/// json`; panics, showing the output, when there is none.
+#[track_caller]
+pub fn verify_check<'a>(json: &'a Value, target: &str, check: &str) -> &'a Value {
+    json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["target"] == target && c["check"] == check)
+        .unwrap_or_else(|| panic!("no check {target}/{check} in {json:#}"))
+}
+
+/// That check's status and cause (`""` when it names none).
+#[track_caller]
+pub fn check_status(json: &Value, target: &str, check: &str) -> (String, String) {
+    let c = verify_check(json, target, check);
+    (
+        c["status"].as_str().unwrap().to_string(),
+        c["cause"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+/// Asserts the status and cause of each `(target, check, status, cause)`.
+#[track_caller]
+pub fn assert_checks(json: &Value, expect: &[(&str, &str, &str, &str)]) {
+    for (target, check, status, cause) in expect {
+        assert_eq!(
+            check_status(json, target, check),
+            (status.to_string(), cause.to_string()),
+            "{target}/{check}"
+        );
+    }
 }
