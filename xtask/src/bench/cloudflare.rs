@@ -8,59 +8,32 @@
 //!    (checked with the stand-in's request counter) and starts within 1.2x
 //!    of an `exec` with one env secret.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use super::standin::StandinProcess;
 use super::{median, tempfile_dir, time, BenchContext};
 
 const LATENCY_MS: u64 = 200;
 
-/// The running stand-in; killed when dropped.
+/// The running stand-in.
 struct Standin {
-    child: Child,
+    _process: StandinProcess,
     base_url: String,
     admin: String,
     parent: String,
 }
 
-impl Drop for Standin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Standin {
     fn start(root: &Path) -> Result<Self> {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "sesame-test-support",
-                "--bin",
-                "cloudflare-standin",
-            ])
-            .current_dir(root)
-            .status()?;
-        if !status.success() {
-            bail!("building cloudflare-standin failed");
-        }
-        let mut child = Command::new(root.join("target/release/cloudflare-standin"))
-            .stdout(Stdio::piped())
-            .stdin(Stdio::null())
-            .spawn()
-            .context("starting cloudflare-standin")?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
-        let info: Value = serde_json::from_str(&line).context("cloudflare-standin's first line")?;
+        let process = StandinProcess::start(root, "cloudflare-standin", &[])?;
+        let info = &process.info;
         let text = |key: &str| info[key].as_str().map(str::to_string).context("stand-in info");
         let admin = text("admin_url")?;
         Ok(Self {
@@ -70,7 +43,7 @@ impl Standin {
                 .trim_end_matches("/__standin")
                 .to_string(),
             parent: text("parent_token")?,
-            child,
+            _process: process,
         })
     }
 

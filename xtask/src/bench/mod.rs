@@ -6,6 +6,7 @@ mod cloudflare;
 mod exec;
 mod onepassword;
 mod r2;
+mod standin;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -12,61 +12,27 @@
 //! destination: its probe is PutObject, GetObject, DeleteObject in turn).
 //! Target: at most 1.5x. The ratio to the source alone is printed too.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use anyhow::{bail, Context, Result};
-use serde_json::Value;
+use anyhow::{Context, Result};
 
+use super::standin::StandinProcess;
 use super::{median, tempfile_dir, time, BenchContext};
 
 const LATENCY_MS: u64 = 25;
 
-/// The running stand-ins; killed when dropped.
-struct Standin {
-    child: Child,
-    info: Value,
-}
-
-impl Drop for Standin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The running stand-ins.
+struct Standin(StandinProcess);
 
 impl Standin {
     fn start(root: &Path) -> Result<Self> {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "sesame-test-support",
-                "--bin",
-                "r2-standin",
-            ])
-            .current_dir(root)
-            .status()?;
-        if !status.success() {
-            bail!("building r2-standin failed");
-        }
-        let mut child = Command::new(root.join("target/release/r2-standin"))
-            .args(["--latency-ms", &LATENCY_MS.to_string()])
-            .stdout(Stdio::piped())
-            .stdin(Stdio::null())
-            .spawn()
-            .context("starting r2-standin")?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().context("r2-standin stdout")?).read_line(&mut line)?;
-        let info: Value = serde_json::from_str(&line).context("r2-standin's first line")?;
-        Ok(Self { child, info })
+        let latency = LATENCY_MS.to_string();
+        StandinProcess::start(root, "r2-standin", &["--latency-ms", &latency]).map(Self)
     }
 
     fn get(&self, path: &[&str]) -> String {
-        let mut v = &self.info;
+        let mut v = &self.0.info;
         for p in path {
             v = &v[*p];
         }
