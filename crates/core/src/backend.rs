@@ -200,6 +200,23 @@ pub enum BackendError {
     },
 }
 
+/// An error and its causes on one line, `outer: cause: root`, leaving out a
+/// cause whose text an outer one already says (HTTP clients often repeat
+/// themselves). For backends turning library errors into messages.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 impl BackendError {
     /// A failure with a hint.
     pub fn failed(message: impl Into<String>, hint: Option<String>) -> Self {
@@ -368,4 +385,36 @@ pub fn referenced_secrets(table: &toml::Table, known: &dyn Fn(&str) -> bool) -> 
     out.sort();
     out.dedup();
     out
+}
+
+#[cfg(test)]
+mod error_chain_tests {
+    use super::error_chain;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn causes_follow_on_one_line_without_repeats() {
+        let root = Layer("connection refused", None);
+        let middle = Layer("error sending request: connection refused", Some(Box::new(root)));
+        let outer = Layer("dispatch failure", Some(Box::new(middle)));
+        assert_eq!(
+            error_chain(&outer),
+            "dispatch failure: error sending request: connection refused"
+        );
+        assert_eq!(error_chain(&Layer("alone", None)), "alone");
+    }
 }

@@ -106,11 +106,7 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
-        Self {
-            cause: Some(cause),
-            fix: Some(fix.into()),
-            ..Self::new(target, check, Status::Fail, detail)
-        }
+        Self::new(target, check, Status::Fail, detail).because(cause, fix)
     }
 
     fn warn(
@@ -120,10 +116,15 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
+        Self::new(target, check, Status::Warn, detail).because(cause, fix)
+    }
+
+    /// Names the cause of a failure or warning, and its fix.
+    fn because(self, cause: &'static str, fix: impl Into<String>) -> Self {
         Self {
             cause: Some(cause),
             fix: Some(fix.into()),
-            ..Self::new(target, check, Status::Warn, detail)
+            ..self
         }
     }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use sesame_core::backend::error_chain;
 use sesame_core::{BackendError, SecretValue};
 use tokio::sync::{OnceCell, Semaphore};
 use tokio::time::Instant;
@@ -266,21 +267,6 @@ fn vault_not_found(name: &str) -> BackendError {
         format!("vault `{name}` was not found"),
         Some("check its name (names match exactly); a Connect token sees only the vaults it was granted".into()),
     )
-}
-
-/// An error and its causes, on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

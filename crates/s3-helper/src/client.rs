@@ -10,6 +10,7 @@ use aws_sdk_s3::config::{
     RuntimeComponents, SharedHttpClient,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use sesame_core::backend::error_chain;
 use sesame_lease_r2::s3::protocol::{Connection, Operation, Reply, Success, MAX_BODY};
 use sesame_lease_r2::s3::{S3Failure, Transport};
 
@@ -155,22 +156,8 @@ fn failure<E: ProvideErrorMetadata + std::error::Error + 'static>(
             ..S3Failure::default()
         },
         SdkError::TimeoutError(_) => transport("timed out".into()),
-        other => transport(chain(other)),
+        other => transport(error_chain(other)),
     }
-}
-
-/// An error and its sources, without repeating what an outer one said.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&dyn std::error::Error> = Some(error);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
 }
 
 /// Notes the `Date` of every answer, for clock-skew checks.
