@@ -224,9 +224,19 @@ fn moto_catches_each_problem_by_name() {
         ("wide", "scope", "warn", "account-wide"),
         ("readonly_dest", "read", "pass", ""),
         ("readonly_dest", "write", "fail", "read-only"),
-        ("elsewhere", "read", "fail", "access-denied"),
+        // Every call denied: unknown key, wrong secret or no grant, not a verdict on reading.
+        ("elsewhere", "credentials", "fail", "all-denied"),
+        ("elsewhere", "read", "skip", ""),
+        // moto answers as Amazon S3 does: 403 SignatureDoesNotMatch and
+        // 403 InvalidAccessKeyId; nothing else is judged from those denials.
         ("wrong_secret", "credentials", "fail", "signature-mismatch"),
+        ("wrong_secret", "read", "skip", ""),
+        ("wrong_secret", "least-privilege", "skip", ""),
+        ("wrong_secret", "scope", "skip", ""),
         ("unknown", "credentials", "fail", "unknown-access-key"),
+        ("unknown", "bucket", "skip", ""),
+        ("unknown", "least-privilege", "skip", ""),
+        ("unknown", "scope", "skip", ""),
         ("missing", "bucket", "fail", "no-such-bucket"),
     ];
     assert_checks(&json, &expect);
