@@ -876,3 +876,65 @@ fn a_missing_helper_fails_clearly_and_orphans_nothing() {
     );
     assert_eq!(world.live_r2_tokens(), 0, "verify's lease is revoked too");
 }
+
+/// Every `sesame-s3` that sesame starts is ended by closing its pipe and
+/// waited for: when sesame returns, each helper has already exited on its
+/// own (status 0, not a signal) and nothing it started is still running.
+#[test]
+fn the_s3_helper_is_shut_down_and_reaped_before_sesame_returns() {
+    let world = World::new();
+    let config = world.lease("src", "photos", "read", "env_prefix = \"SRC_\"\nreuse = false")
+        + &world.lease("dst", "archive", "read-write", "env_prefix = \"DST_\"\nreuse = false");
+    let mut sb = world.sandbox(&config);
+    // A wrapper that runs the real helper as its child and notes both pids
+    // and how the helper ended; killed itself, it notes nothing.
+    let real = std::path::Path::new(crate::support::sesame_bin()).with_file_name("sesame-s3");
+    let log = sb.path("helper.log");
+    let wrapper = sb.path("sesame-s3-wrapper");
+    // (A background job's stdin is /dev/null unless handed on through
+    // another descriptor.)
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec 3<&0\n\"{}\" <&3 3<&- &\nchild=$!\nexec 3<&-\necho \"start $$ $child\" >> \"{}\"\n\
+             wait $child\necho \"exit $?\" >> \"{}\"\n",
+            real.display(),
+            log.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.set("SESAME_S3_HELPER", wrapper.to_str().unwrap());
+
+    for args in [
+        &["r2", "verify", "--source", "src", "--destination", "dst"][..],
+        &["exec", "--", "true"][..],
+    ] {
+        std::fs::remove_file(&log).ok();
+        let run = sb.run(args);
+        run.assert_code(0);
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let starts: Vec<&str> = text.lines().filter(|l| l.starts_with("start")).collect();
+        let exits: Vec<&str> = text.lines().filter(|l| l.starts_with("exit")).collect();
+        assert!(!starts.is_empty(), "{args:?}: the helper ran\n{text}");
+        assert_eq!(
+            exits.len(),
+            starts.len(),
+            "{args:?}: every helper exited before sesame returned\n{text}"
+        );
+        assert!(
+            exits.iter().all(|l| *l == "exit 0"),
+            "{args:?}: ended by its input closing\n{text}"
+        );
+        for line in starts {
+            for pid in line.split_whitespace().skip(1) {
+                assert!(
+                    !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                    "{args:?}: process {pid} is left behind (or unreaped)\n{text}"
+                );
+            }
+        }
+    }
+}
