@@ -11,6 +11,7 @@ mod config_errors;
 mod exec;
 mod json_contract;
 mod leases;
+mod migration;
 mod onepassword;
 mod r2;
 mod r2_moto;

@@ -19,12 +19,12 @@ use serde_json::Value;
 use crate::support::{assert_checks, check_status, verify_check, Sandbox};
 
 /// A moto server this test started; killed when dropped.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    endpoint: String,
-    python: PathBuf,
+    pub(crate) endpoint: String,
+    pub(crate) python: PathBuf,
     /// `name -> (access key id, secret)` of the seeded IAM users.
-    users: BTreeMap<String, (String, String)>,
+    pub(crate) users: BTreeMap<String, (String, String)>,
 }
 
 impl Drop for Moto {
@@ -41,7 +41,7 @@ fn required() -> bool {
 
 /// Starts and seeds moto, or `None` (with a notice) when it is not installed
 /// and not required.
-fn moto() -> Option<Moto> {
+pub(crate) fn moto() -> Option<Moto> {
     let server = std::env::var("SESAME_MOTO_SERVER")
         .ok()
         .filter(|p| !p.is_empty())
