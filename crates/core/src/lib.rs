@@ -13,6 +13,7 @@ pub mod duration;
 pub mod env;
 pub mod failpoint;
 pub mod lease;
+pub mod mask;
 pub mod leasing;
 pub mod ledger;
 pub mod placeholder;
