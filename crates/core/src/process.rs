@@ -152,14 +152,30 @@ impl SignalRelay {
         args: &[OsString],
         env: &BTreeMap<String, SecretValue>,
     ) -> Result<ChildExit, ExecError> {
+        self.run_configured(program, args, env, |_| {})
+    }
+
+    /// Like [`SignalRelay::run`], with `configure` setting up the command
+    /// (its stdio, say) before it is spawned. The `Command` is dropped
+    /// right after spawning, so sesame keeps no copy of the child's ends.
+    pub fn run_configured(
+        &self,
+        program: &OsString,
+        args: &[OsString],
+        env: &BTreeMap<String, SecretValue>,
+        configure: impl FnOnce(&mut Command),
+    ) -> Result<ChildExit, ExecError> {
         let mut command = Command::new(program);
         command.args(args);
         for (name, value) in env {
             command.env(name, value.expose());
         }
+        configure(&mut command);
         crate::failpoint::hit("before-exec");
         let shown = program.to_string_lossy().into_owned();
-        let mut child = command.spawn().map_err(|source| match source.kind() {
+        let spawned = command.spawn();
+        drop(command);
+        let mut child = spawned.map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => ExecError::NotFound(shown.clone()),
             io::ErrorKind::PermissionDenied => ExecError::PermissionDenied(shown.clone()),
             _ => ExecError::Other {
