@@ -21,6 +21,7 @@ pub mod placeholder;
 pub mod private_file;
 pub mod process;
 pub mod provider;
+pub mod record;
 pub mod pty;
 pub mod resolve;
 pub mod schema;
