@@ -23,8 +23,33 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::iterator::{Handle, SignalsInfo};
 use signal_hook::low_level::siginfo::Cause;
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+
 use crate::mask::{MaskSet, MaskStream};
+use crate::process::{ChildExit, ExecError, SignalRelay};
+use crate::SecretValue;
 use crate::pty::{self, RawMode};
+
+/// Runs the command like [`SignalRelay::run`], with its stdout and stderr
+/// masked with `set` on their way to sesame's.
+pub fn run_masked(
+    relay: &SignalRelay,
+    program: &OsString,
+    args: &[OsString],
+    env: &BTreeMap<String, SecretValue>,
+    set: Arc<MaskSet>,
+) -> Result<ChildExit, ExecError> {
+    let mut io = None;
+    let exit = relay.run_configured(program, args, env, |command| {
+        io = Some(MaskedIo::start(set, command)?);
+        Ok(())
+    });
+    if let Some(io) = io {
+        io.finish();
+    }
+    exit
+}
 
 /// Bytes read at a time: big reads keep the per-read work small.
 const CHUNK: usize = 128 * 1024;
