@@ -35,7 +35,11 @@ fn payload(size: usize, binary: bool) -> (Vec<u8>, Vec<u8>) {
     let mut filler = |n: usize, into: &mut Vec<u8>, expect: &mut Vec<u8>| {
         for _ in 0..n {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            let byte = if binary { 0x80 | (seed >> 24) as u8 } else { b'a' + (seed >> 24) as u8 % 5 };
+            let byte = if binary {
+                0x80 | (seed >> 24) as u8
+            } else {
+                b'a' + (seed >> 24) as u8 % 5
+            };
             into.push(byte);
             expect.push(byte);
         }
@@ -75,7 +79,11 @@ fn payload(size: usize, binary: bool) -> (Vec<u8>, Vec<u8>) {
 
 fn assert_same(actual: &[u8], expected: &[u8], what: &str) {
     if actual != expected {
-        let at = actual.iter().zip(expected).position(|(a, b)| a != b).unwrap_or(actual.len().min(expected.len()));
+        let at = actual
+            .iter()
+            .zip(expected)
+            .position(|(a, b)| a != b)
+            .unwrap_or(actual.len().min(expected.len()));
         let from = at.saturating_sub(40);
         panic!(
             "{what}: {} bytes, expected {}; first difference at {at}:\n  got      {:?}\n  expected {:?}",
@@ -94,12 +102,23 @@ fn five_megabytes_on_pipes_are_masked_at_every_boundary() {
     let path = sb.path("payload.bin");
     std::fs::write(&path, &out).unwrap();
     let file = path.to_str().unwrap();
-    let run = sb.run(&["exec", "--mask", "--", "sh", "-c", &format!("cat '{file}'; cat '{file}' >&2; exit 3")]);
+    let run = sb.run(&[
+        "exec",
+        "--mask",
+        "--",
+        "sh",
+        "-c",
+        &format!("cat '{file}'; cat '{file}' >&2; exit 3"),
+    ]);
     run.assert_code(3);
     assert_same(&run.0.stdout, &expect, "stdout");
     let stderr = &run.0.stderr;
     let warning = b"sesame: warning: `SHORT` is shorter than 4 characters and is not masked in the output\n";
-    assert!(stderr.starts_with(warning), "{}", String::from_utf8_lossy(&stderr[..200]));
+    assert!(
+        stderr.starts_with(warning),
+        "{}",
+        String::from_utf8_lossy(&stderr[..200])
+    );
     assert_same(&stderr[warning.len()..], &expect, "stderr");
 }
 
@@ -140,7 +159,10 @@ fn ci_turns_masking_on_when_output_is_not_a_terminal() {
 #[test]
 fn mask_false_counts_only_from_a_trusted_file() {
     let mut sb = sandbox();
-    let config = format!("{}\n[exec]\nmask = false\n", std::fs::read_to_string(sb.project().join("sesame.toml")).unwrap());
+    let config = format!(
+        "{}\n[exec]\nmask = false\n",
+        std::fs::read_to_string(sb.project().join("sesame.toml")).unwrap()
+    );
     std::fs::write(sb.project().join("sesame.toml"), config).unwrap();
     sb.set("CI", "1");
     let print = ["exec", "--", "sh", "-c", "printf %s \"$TOKEN\""];
@@ -163,7 +185,16 @@ fn on_a_terminal_the_command_keeps_one_and_its_output_is_masked() {
     );
     let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_capture.py");
     let run = std::process::Command::new("python3")
-        .args([capture, crate::support::sesame_bin(), "exec", "--mask", "--", "sh", "-c", &script])
+        .args([
+            capture,
+            crate::support::sesame_bin(),
+            "exec",
+            "--mask",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
         .current_dir(sb.project())
         .env_clear()
         .envs(&sb.env)
@@ -177,6 +208,9 @@ fn on_a_terminal_the_command_keeps_one_and_its_output_is_masked() {
     }
     let markers = text.matches("<concealed by sesame>").count();
     let (_, expect) = payload(1 << 20, false);
-    let expected = String::from_utf8_lossy(&expect).matches("<concealed by sesame>").count() + 3;
+    let expected = String::from_utf8_lossy(&expect)
+        .matches("<concealed by sesame>")
+        .count()
+        + 3;
     assert_eq!(markers, expected);
 }

@@ -57,16 +57,33 @@ fn success_failure_and_death_by_signal_each_leave_one_record() {
     let mut sb = sandbox();
     let path = sb.path("runs/record.jsonl");
     let file = path.to_str().unwrap();
-    sb.run(&["exec", "--record", file, "--record-args", "--", "sh", "-c", "exit 0", "x", TOKEN])
-        .assert_code(0);
-    sb.run(&["exec", "--record", file, "--", "sh", "-c", "exit 4"]).assert_code(4);
+    sb.run(&[
+        "exec",
+        "--record",
+        file,
+        "--record-args",
+        "--",
+        "sh",
+        "-c",
+        "exit 0",
+        "x",
+        TOKEN,
+    ])
+    .assert_code(0);
+    sb.run(&["exec", "--record", file, "--", "sh", "-c", "exit 4"])
+        .assert_code(4);
     // A crash of the command.
     let crash = sb.run(&["exec", "--record", file, "--", "sh", "-c", "kill -SEGV $$"]);
     assert_eq!(crash.0.status.signal(), Some(libc::SIGSEGV));
-    sb.run(&["exec", "--record", file, "--", "no-such-command-xyz"]).assert_code(127);
+    sb.run(&["exec", "--record", file, "--", "no-such-command-xyz"])
+        .assert_code(127);
     // Failure before run: a secret that cannot be resolved.
     sb.set("SESAME_RECORD", file);
-    std::fs::write(sb.project().join("sesame.toml"), env_config(&[("TOKEN", "SRC_MISSING")])).unwrap();
+    std::fs::write(
+        sb.project().join("sesame.toml"),
+        env_config(&[("TOKEN", "SRC_MISSING")]),
+    )
+    .unwrap();
     sb.run(&["exec", "--", "true"]).assert_code(125);
 
     let all = records(&path);
@@ -83,7 +100,10 @@ fn success_failure_and_death_by_signal_each_leave_one_record() {
     );
     assert!(all[1]["command"].get("args").is_none(), "no arguments unless asked");
     assert_eq!(all[1]["outcome"], serde_json::json!({"status": "exited", "code": 4}));
-    assert_eq!(all[2]["outcome"], serde_json::json!({"status": "signaled", "signal": libc::SIGSEGV}));
+    assert_eq!(
+        all[2]["outcome"],
+        serde_json::json!({"status": "signaled", "signal": libc::SIGSEGV})
+    );
     assert_eq!(
         all[3]["outcome"],
         serde_json::json!({"status": "not-run", "stage": "start", "exit_code": 127})
@@ -114,7 +134,10 @@ fn sigterm_to_sesame_still_writes_a_complete_record() {
     let all = records(&path);
     assert_eq!(all.len(), 1);
     assert_complete(&all[0]);
-    assert_eq!(all[0]["outcome"], serde_json::json!({"status": "signaled", "signal": libc::SIGTERM}));
+    assert_eq!(
+        all[0]["outcome"],
+        serde_json::json!({"status": "signaled", "signal": libc::SIGTERM})
+    );
 }
 
 #[test]

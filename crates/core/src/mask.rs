@@ -352,7 +352,12 @@ mod tests {
         let mut out = Vec::new();
         // An endless run of one value: one marker, and no growth.
         for _ in 0..10_000 {
-            stream.push(b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &mut out).unwrap();
+            stream
+                .push(
+                    b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                    &mut out,
+                )
+                .unwrap();
             assert!(stream.pending.len() < set.longest());
             assert!(stream.pending.capacity() <= 4 * set.longest() + 4096 + 64);
         }

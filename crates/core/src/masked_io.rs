@@ -28,8 +28,8 @@ use std::ffi::OsString;
 
 use crate::mask::{MaskSet, MaskStream};
 use crate::process::{ChildExit, ExecError, SignalRelay};
-use crate::SecretValue;
 use crate::pty::{self, RawMode};
+use crate::SecretValue;
 
 /// Runs the command like [`SignalRelay::run`], with its stdout and stderr
 /// masked with `set` on their way to sesame's.

@@ -206,11 +206,7 @@ impl RunRecord {
                         .and_then(|e| e.expires_at)
                         .map(|t| rfc3339(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t))),
                     revoke_after: held.revoke_after,
-                    release: if held.revoke_after {
-                        None
-                    } else {
-                        Some("kept")
-                    },
+                    release: if held.revoke_after { None } else { Some("kept") },
                 }
             })
             .collect();
@@ -276,7 +272,10 @@ mod tests {
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["outcome"], serde_json::json!({"status": "exited", "code": 0}));
-        assert_eq!(lines[1]["outcome"], serde_json::json!({"status": "signaled", "signal": 15}));
+        assert_eq!(
+            lines[1]["outcome"],
+            serde_json::json!({"status": "signaled", "signal": 15})
+        );
         assert_eq!(lines[1]["format_version"], 1);
         assert!(lines[0]["command"].get("args").is_none());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();

@@ -47,7 +47,10 @@ pub fn throughput(ctx: &BenchContext) -> Result<()> {
     let mut env = Vec::new();
     for i in 0..50 {
         config.push_str(&format!("SECRET_{i} = {{ provider = \"env\", value = \"SRC_{i}\" }}\n"));
-        env.push((format!("SRC_{i}"), format!("sec-{i:02}-{:032x}", 0x9e37_79b9_7f4a_7c15u128 * (i + 1))));
+        env.push((
+            format!("SRC_{i}"),
+            format!("sec-{i:02}-{:032x}", 0x9e37_79b9_7f4a_7c15u128 * (i + 1)),
+        ));
     }
     std::fs::write(dir.join("sesame.toml"), config)?;
     // Text a build log might hold, with near misses of the secrets
@@ -55,17 +58,28 @@ pub fn throughput(ctx: &BenchContext) -> Result<()> {
     let line = "step 42/97: compiling sec-0 module (sec-1 cache hit) ok, took 12ms; no tokens here";
     let sesame = |mask: &str, bytes: u64| {
         let mut c = Command::new(&ctx.sesame);
-        c.args(["exec", mask, "--", "sh", "-c", &format!("yes '{line}' | head -c {bytes}")])
-            .current_dir(&dir)
-            .envs(env.iter().cloned())
-            .env("SESAME_STATE_DIR", dir.join("state"));
+        c.args([
+            "exec",
+            mask,
+            "--",
+            "sh",
+            "-c",
+            &format!("yes '{line}' | head -c {bytes}"),
+        ])
+        .current_dir(&dir)
+        .envs(env.iter().cloned())
+        .env("SESAME_STATE_DIR", dir.join("state"));
         c
     };
     let rounds = (ctx.iterations / 100).clamp(3, 7);
     let (mut masked, mut plain) = (Vec::new(), Vec::new());
     let mut rss = 0;
     for round in 0..rounds {
-        let order = if round % 2 == 0 { ["--mask", "--no-mask"] } else { ["--no-mask", "--mask"] };
+        let order = if round % 2 == 0 {
+            ["--mask", "--no-mask"]
+        } else {
+            ["--no-mask", "--mask"]
+        };
         for mode in order {
             let (time, bytes, peak) = run_drained(&mut sesame(mode, GIB))?;
             if bytes != GIB {
@@ -85,9 +99,20 @@ pub fn throughput(ctx: &BenchContext) -> Result<()> {
     let gib_s = |d: Duration| GIB as f64 / d.as_secs_f64() / GIB as f64;
     println!("mask throughput: 1 GiB through `sesame exec --mask` (50 secrets) vs `--no-mask`");
     println!("  rounds         {rounds} (interleaved)");
-    println!("  --no-mask      median {:>8.3} s   {:.2} GiB/s", p.as_secs_f64(), gib_s(p));
-    println!("  --mask         median {:>8.3} s   {:.2} GiB/s", m.as_secs_f64(), gib_s(m));
-    println!("  throughput     ratio {:.2}x (target >= 0.8x)", p.as_secs_f64() / m.as_secs_f64());
+    println!(
+        "  --no-mask      median {:>8.3} s   {:.2} GiB/s",
+        p.as_secs_f64(),
+        gib_s(p)
+    );
+    println!(
+        "  --mask         median {:>8.3} s   {:.2} GiB/s",
+        m.as_secs_f64(),
+        gib_s(m)
+    );
+    println!(
+        "  throughput     ratio {:.2}x (target >= 0.8x)",
+        p.as_secs_f64() / m.as_secs_f64()
+    );
     println!("  sesame peak RSS  {small_rss} KiB after 16 MiB, {rss} KiB after 1 GiB");
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
