@@ -24,7 +24,9 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     // With leases to mint, catch signals before anything else happens: one
     // that arrives while secrets resolve or leases are minted must not kill
     // sesame with credentials half-minted. Without leases there is nothing
-    // to clean up, and the default action (dying by the signal) is right.
+    // to clean up, and the default action (dying by the signal) is right,
+    // unless the run is masked or recorded: then sesame supervises the
+    // command and must outlive it.
     let relay = if app.config.leases.is_empty() && !mask && !log.is_on() {
         None
     } else {

@@ -156,3 +156,42 @@ fn record_from_an_untrusted_project_file_is_ignored() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0]["config_files"][0]["trust"], "trusted");
 }
+
+#[test]
+fn a_lease_run_is_masked_and_recorded_without_its_credentials() {
+    use crate::cloudflare::{seed, with_reuse_false, Cloud};
+    let cloud = Cloud::start(&[]);
+    let sb = cloud.sandbox(&with_reuse_false(&seed("06-custom-env-var.toml")));
+    let path = sb.path("record.jsonl");
+    let run = sb.run(&[
+        "exec",
+        "--mask",
+        "--record",
+        path.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "printf 'token=%s' \"$CF_TOKEN\"",
+    ]);
+    run.assert_code(0);
+    let children = cloud.children();
+    assert_eq!(children.len(), 1);
+    assert!(cloud.live_children().is_empty(), "revoked");
+    let token = &children[0].value;
+    assert_eq!(run.stdout(), "token=<concealed by sesame>", "the minted credential is masked");
+    let text = std::fs::read_to_string(&path).unwrap();
+    for value in [token.as_str(), cloud.parent.value.as_str()] {
+        assert!(!text.contains(value), "a credential reached the record: {text}");
+    }
+    let record: Value = serde_json::from_str(text.trim_end()).unwrap();
+    let lease = &record["leases"][0];
+    assert_eq!(lease["name"], "cf");
+    assert_eq!(lease["type"], "cloudflare");
+    assert_eq!(lease["obtained"], "minted");
+    assert_eq!(lease["revoke_after"], true);
+    assert_eq!(lease["release"], "revoked");
+    assert!(lease["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(lease["ledger_id"].as_str().unwrap().len(), 16);
+    assert_eq!(record["leases_revoked"], true);
+    assert_eq!(record["outcome"], serde_json::json!({"status": "exited", "code": 0}));
+}
