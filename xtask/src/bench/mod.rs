@@ -4,6 +4,7 @@
 
 mod cloudflare;
 mod exec;
+mod mask;
 mod onepassword;
 mod r2;
 mod standin;
@@ -34,6 +35,7 @@ type Bench = (&'static str, fn(&BenchContext) -> Result<()>);
 /// Every benchmark, in the order they run. Add one line per benchmark.
 const BENCHES: &[Bench] = &[
     ("exec", exec::exec_overhead),
+    ("mask", mask::throughput),
     ("op", onepassword::batching),
     ("cloudflare", cloudflare::leases),
     ("r2", r2::verify_concurrency),
