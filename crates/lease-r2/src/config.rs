@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
+use sesame_cloudflare_api::{self as api, Owner};
 use sesame_core::{BackendConfig, BackendContext, BackendError, SecretSource};
-use sesame_lease_cloudflare::api::{self, Owner};
 
 /// The longest lifetime: R2 temporary credentials allow 7 days, and a token
 /// minted for a migration should not outlive that either.

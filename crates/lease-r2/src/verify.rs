@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use sesame_lease_cloudflare::api::{self, Client, Owner};
+use sesame_cloudflare_api::{self as api, Client, Owner};
 
 use crate::config::{is_account_id, is_r2_endpoint, AccessLevel, Jurisdiction, R2Settings, Source};
 use crate::lease::VerifiedToken;
