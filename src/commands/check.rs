@@ -8,9 +8,9 @@ use anyhow::Result;
 use serde_json::json;
 use sesame_core::config::display_path;
 use sesame_core::duration::format_duration;
-use sesame_core::lease::Provision;
-use sesame_core::leasing::{self, PreparedLease, REUSE_MARGIN};
-use sesame_core::ledger::{unix_now, LeaseState, LedgerEntry};
+use sesame_core::leasing::{LeaseError, LeasePlan, PreparedLease};
+use sesame_core::ledger::unix_now;
+use sesame_core::ledger_view::relative_time;
 use sesame_core::resolve::{self, ResolveError};
 
 use crate::app::App;
@@ -45,58 +45,32 @@ fn quoted(names: &[String]) -> String {
     names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
-/// What acquiring `lease` would do, given the ledger: `(action, detail)`.
-fn lease_plan(
-    lease: &PreparedLease,
-    entries: &[LedgerEntry],
-    profile: Option<&str>,
-    now: u64,
-) -> (&'static str, String) {
-    if let Provision::Static { from } = lease.backend.provision() {
-        let source = if from.is_empty() {
-            "the config".to_string()
-        } else {
-            quoted(&from)
-        };
-        return (
+/// The plan `exec` will follow for `lease`, as `(action, detail)`.
+fn describe(lease: &PreparedLease, plan: &LeasePlan, now: u64) -> (&'static str, String) {
+    let minted = format!(
+        "would mint a {} {} lease",
+        format_duration(lease.duration),
+        lease.type_name
+    );
+    match plan {
+        LeasePlan::Static { from } if from.is_empty() => (
             "static",
-            format!("static credentials from {source}; nothing is minted or revoked"),
-        );
-    }
-    let reusable = lease.reuse.then(|| {
-        entries.iter().find(|e| {
-            e.lease == lease.name
-                && e.state == LeaseState::Active
-                && e.fingerprint == lease.fingerprint
-                && e.profile.as_deref() == profile
-                && e.expires_at.is_some_and(|t| t > now + REUSE_MARGIN.as_secs())
-        })
-    });
-    match reusable.flatten() {
-        Some(entry) => (
+            "static credentials from the config; nothing is minted or revoked".into(),
+        ),
+        LeasePlan::Static { from } => (
+            "static",
+            format!("static credentials from {}; nothing is minted or revoked", quoted(from)),
+        ),
+        LeasePlan::Reuse(entry) => (
             "reuse",
             format!(
-                "would reuse lease {} (expires in {})",
+                "would reuse lease {} (expires {})",
                 entry.id,
-                format_duration(std::time::Duration::from_secs(entry.expires_at.unwrap_or(now) - now))
+                relative_time(entry.expires_at.unwrap_or(now), now)
             ),
         ),
-        None if lease.reuse => (
-            "mint",
-            format!(
-                "would mint a {} {} lease",
-                format_duration(lease.duration),
-                lease.type_name
-            ),
-        ),
-        None => (
-            "mint",
-            format!(
-                "would mint a {} {} lease and revoke it when the command ends",
-                format_duration(lease.duration),
-                lease.type_name
-            ),
-        ),
+        LeasePlan::Mint { revoke_after: false } => ("mint", minted),
+        LeasePlan::Mint { revoke_after: true } => ("mint", format!("{minted} and revoke it when the command ends")),
     }
 }
 
@@ -173,14 +147,18 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
             }
         }
     }
-    match leasing::prepare(&app.config, &ctx) {
+    let mut leases = app.leases(false)?;
+    let planned = leases
+        .prepare(&app.config, &ctx)
+        .map_err(LeaseError::from)
+        .and_then(|()| Ok(leases.plan()?));
+    match planned {
         Err(e) => rows.push(Row::new("lease", "leases", "error", e.to_string())),
-        Ok(leases) => {
-            let entries = app.ledger().entries().unwrap_or_default();
+        Ok(plans) => {
             let now = unix_now();
-            for lease in leases {
-                let (action, detail) = lease_plan(&lease, &entries, app.config.profile.as_deref(), now);
-                let mut row = Row::new("lease", lease.name, "ok", detail);
+            for (lease, plan) in plans {
+                let (action, detail) = describe(lease, &plan, now);
+                let mut row = Row::new("lease", lease.name.clone(), "ok", detail);
                 row.action = Some(action);
                 rows.push(row);
             }

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use sesame_core::leasing;
-use sesame_core::process::{exec_replace, exit_like, ChildExit, SignalRelay};
+use sesame_core::leasing::LeaseError;
+use sesame_core::process::{exec_replace, exit_like, ChildExit};
 
 use crate::app::App;
 use crate::cli::{ExecArgs, GlobalArgs};
@@ -15,73 +15,36 @@ use crate::output;
 /// sesame execs the command in its own place (as `env` and `aws-vault exec` do).
 pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     let app = App::load(global)?;
-    // With leases to mint, catch signals before anything else happens: one
-    // that arrives while secrets resolve or leases are minted must not kill
-    // sesame with credentials half-minted. Without leases there is nothing
-    // to clean up, and the default action (dying by the signal) is right.
-    let relay = if app.config.leases.is_empty() {
-        None
-    } else {
-        Some(SignalRelay::install()?)
-    };
+    // With leases, signals are caught from here on (see RunLeases).
+    let mut leases = app.leases(!app.config.leases.is_empty())?;
     let rt = super::runtime()?;
     let resolution = super::resolve_secrets(&app, &rt, None)?;
-    if let Some(relay) = &relay {
-        stop_if_interrupted(relay);
-    }
-
+    exit_if_interrupted(leases.interrupted());
     let ctx = app.context().with_secrets(Arc::new(resolution.values.clone()));
-    let leases = leasing::prepare(&app.config, &ctx)?;
-    let ledger = app.ledger();
-    let acquired = if leases.is_empty() {
-        None
-    } else {
-        let acquired = rt.block_on(leasing::acquire(
-            leases,
-            &ctx,
-            &ledger,
-            app.config.profile.as_deref(),
-            relay.as_ref().expect("installed when leases exist").interrupted_flag(),
-        ));
-        if let Err(leasing::LeaseError::Interrupted(signal)) = acquired {
-            drop(relay);
-            exit_like(ChildExit::Signal(signal));
+    leases.prepare(&app.config, &ctx)?;
+    if let Err(e) = rt.block_on(leases.acquire()) {
+        drop(leases);
+        match e {
+            LeaseError::Interrupted(signal) => exit_like(ChildExit::Signal(signal)),
+            e => return Err(e.into()),
         }
-        Some(acquired?)
-    };
-
-    let mut env = resolution.values;
-    if let Some(acquired) = &acquired {
-        // A lease output replaces a secret of the same name (the child
-        // token replaces the parent token).
-        env.extend(acquired.env());
     }
+    let mut env = resolution.values;
+    env.extend(leases.env());
     let (program, rest) = args.command.split_first().expect("clap requires a command");
-    let must_revoke = acquired
-        .as_ref()
-        .is_some_and(|a| a.leases.iter().any(|l| l.revoke_after));
-    if !must_revoke {
-        // Nothing to do afterwards: become the command. Stop catching
-        // signals first, and honour one that arrived in the meantime.
-        let interrupted = relay.as_ref().map_or(0, SignalRelay::interrupted);
-        drop(relay);
-        if interrupted != 0 {
-            exit_like(ChildExit::Signal(interrupted));
-        }
+    if !leases.must_revoke() {
+        // Nothing to do afterwards: become the command.
+        exit_if_interrupted(leases.stop_catching_signals());
         let error = exec_replace(program, rest, &env);
         eprintln!("sesame: error: {error}");
         return Ok(error.exit_status());
     }
-    let relay = relay.expect("installed when leases exist");
-    let exit = relay.run(program, rest, &env);
+    let exit = leases.signals().expect("caught with leases").run(program, rest, &env);
     drop(env);
-
-    if let Some(acquired) = &acquired {
-        for problem in rt.block_on(leasing::release(acquired, &ctx, &ledger)) {
-            output::warning(&format!("{problem}"));
-        }
+    for problem in rt.block_on(leases.release()) {
+        output::warning(&format!("{problem}"));
     }
-    drop(relay);
+    drop(leases);
     match exit {
         Ok(exit) => exit_like(exit),
         Err(e) => {
@@ -91,8 +54,8 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     }
 }
 
-fn stop_if_interrupted(relay: &SignalRelay) {
-    let signal = relay.interrupted();
+/// Dies by `signal` if one arrived (0: none).
+fn exit_if_interrupted(signal: i32) {
     if signal != 0 {
         exit_like(ChildExit::Signal(signal));
     }

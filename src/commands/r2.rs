@@ -151,6 +151,7 @@ async fn target(
     let origin = match held.obtained {
         Obtained::Minted => "minted",
         Obtained::Reused => "reused",
+        Obtained::Static => "static",
     };
     let token = match &settings.source {
         Source::Token { owner } => match lease.parent_client(ctx, &settings.api_base) {
@@ -162,11 +163,8 @@ async fn target(
             Err(_) => TokenCheck::NotHeld,
         },
         _ => {
-            let expires_at = ledger
-                .entries()
-                .ok()
-                .and_then(|entries| entries.into_iter().find(|e| e.id == held.entry))
-                .and_then(|e| e.expires_at)
+            let expires_at = held
+                .expires_at
                 .map(|t| std::time::UNIX_EPOCH + std::time::Duration::from_secs(t));
             TokenCheck::Temporary { expires_at }
         }

@@ -15,6 +15,7 @@ pub mod failpoint;
 pub mod lease;
 pub mod leasing;
 pub mod ledger;
+pub mod ledger_view;
 pub mod placeholder;
 pub mod private_file;
 pub mod process;

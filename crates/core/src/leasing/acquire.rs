@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use super::{LeaseError, PreparedLease, REUSE_MARGIN};
+use super::{plan_lease, LeaseError, LeasePlan, PreparedLease};
 use crate::backend::{BackendContext, BackendError};
 use crate::duration::format_duration;
 use crate::lease::{LeaseBackend, LeaseRequest, RevokeRequest};
+use crate::ledger::LedgerError;
 use crate::ledger::{new_id, unix_now, LeaseState, Ledger, LedgerEntry};
 use crate::SecretValue;
 
@@ -20,6 +21,8 @@ pub enum Obtained {
     Reused,
     /// Minted now.
     Minted,
+    /// Static credentials handed on as they are (not in the ledger).
+    Static,
 }
 
 /// A lease held for this run.
@@ -27,8 +30,11 @@ pub enum Obtained {
 pub struct HeldLease {
     /// The lease's config name.
     pub lease: String,
-    /// The ledger entry id.
-    pub entry: String,
+    /// The ledger entry id (`None` for static credentials, which the
+    /// ledger does not record).
+    pub entry: Option<String>,
+    /// When the credential expires (seconds since the epoch), if known.
+    pub expires_at: Option<u64>,
     /// Reused or minted.
     pub obtained: Obtained,
     /// Whether it must be revoked when the command ends.
@@ -132,35 +138,46 @@ async fn acquire_one(
         lease: lease.name.clone(),
         error,
     };
-    let reusable = || -> Result<Option<HeldLease>, LeaseError> {
-        let now = unix_now();
-        let margin = REUSE_MARGIN.as_secs();
-        let found = ledger.entries()?.into_iter().find(|e| {
-            e.lease == lease.name
-                && e.profile.as_deref() == profile
-                && e.reuse
-                && e.state == LeaseState::Active
-                && e.fingerprint == lease.fingerprint
-                && e.expires_at.is_some_and(|t| t > now + margin)
-        });
-        Ok(found.map(|entry| {
-            tracing::info!(lease = %lease.name, "reusing lease");
-            HeldLease {
-                lease: lease.name.clone(),
-                entry: entry.id,
-                obtained: Obtained::Reused,
-                revoke_after: false,
-                env: entry.env,
-            }
-        }))
+    // The one plan `sesame check` reports too. Without reuse the ledger
+    // need not be read.
+    let planned = || -> Result<LeasePlan, LedgerError> {
+        let entries = if lease.reuse { ledger.entries()? } else { Vec::new() };
+        Ok(plan_lease(lease, &entries, profile, unix_now()))
+    };
+    let reused = |entry: Box<LedgerEntry>| {
+        tracing::info!(lease = %lease.name, "reusing lease");
+        HeldLease {
+            lease: lease.name.clone(),
+            entry: Some(entry.id),
+            expires_at: entry.expires_at,
+            obtained: Obtained::Reused,
+            revoke_after: false,
+            env: entry.env,
+        }
     };
     // The usual case needs no mint lock: a matching entry is reused as read
     // (under the ledger's lock). Otherwise take the lease's mint lock and
     // look again, so parallel runs mint once.
-    if lease.reuse {
-        if let Some(held) = reusable()? {
-            return Ok(held);
+    match planned()? {
+        LeasePlan::Reuse(entry) => return Ok(reused(entry)),
+        LeasePlan::Static { .. } => {
+            // Existing credentials: nothing to record, reuse or revoke.
+            let request = LeaseRequest {
+                lease: lease.name.clone(),
+                label: label(&lease.name, &new_id()),
+                duration: lease.duration,
+            };
+            let grant = lease.backend.create(ctx, &request).await.map_err(backend_error)?;
+            return Ok(HeldLease {
+                lease: lease.name.clone(),
+                entry: None,
+                expires_at: None,
+                obtained: Obtained::Static,
+                revoke_after: false,
+                env: grant.env,
+            });
         }
+        LeasePlan::Mint { .. } => {}
     }
     let _mint_lock = if lease.reuse {
         match ledger.try_mint_lock(&lease.name)? {
@@ -180,10 +197,8 @@ async fn acquire_one(
     } else {
         None
     };
-    if lease.reuse {
-        if let Some(held) = reusable()? {
-            return Ok(held);
-        }
+    if let LeasePlan::Reuse(entry) = planned()? {
+        return Ok(reused(entry));
     }
     let id = new_id();
     let request = LeaseRequest {
@@ -232,7 +247,8 @@ async fn acquire_one(
     })?;
     Ok(HeldLease {
         lease: lease.name.clone(),
-        entry: id,
+        entry: Some(id),
+        expires_at: Some(expires_at),
         obtained: Obtained::Minted,
         revoke_after: !lease.reuse,
         env: grant.env,
@@ -248,7 +264,7 @@ pub async fn release(acquired: &Acquired, ctx: &BackendContext, ledger: &Ledger)
         Err(e) => return vec![e.into()],
     };
     let jobs = acquired.leases.iter().filter(|h| h.revoke_after).filter_map(|held| {
-        let entry = entries.iter().find(|e| e.id == held.entry)?.clone();
+        let entry = entries.iter().find(|e| Some(&e.id) == held.entry.as_ref())?.clone();
         if !entry.revocable {
             // Nothing to ask the backend (R2 temporary credentials, say):
             // the entry stays until the credential expires and cleanup

@@ -203,3 +203,60 @@ async fn cleanup_one(
         Err(e) => CleanupOutcome::Failed(e),
     }
 }
+
+/// What `sesame lease cleanup --remote` found for one configured lease.
+#[derive(Debug)]
+pub enum RemoteOutcome {
+    /// The backend listed its credentials and deleted expired ones sesame
+    /// created.
+    Cleaned {
+        /// The lease.
+        lease: String,
+        /// What it did.
+        report: crate::lease::RemoteCleanup,
+    },
+    /// The backend cannot list its credentials.
+    Unsupported {
+        /// The lease.
+        lease: String,
+        /// Its type.
+        type_name: String,
+    },
+    /// Listing or deleting failed.
+    Failed {
+        /// The lease.
+        lease: String,
+        /// Why.
+        error: BackendError,
+    },
+}
+
+/// Asks every prepared lease's backend to delete the expired credentials
+/// sesame created at the service. One after another: leases that share a
+/// credential collection find what the first one deleted already gone, and
+/// a collection (a report's `scope`) is reported once.
+pub async fn cleanup_remote(leases: &[super::PreparedLease], ctx: &BackendContext) -> Vec<RemoteOutcome> {
+    let mut seen = Vec::new();
+    let mut outcomes = Vec::new();
+    for lease in leases {
+        match lease.backend.cleanup_remote(ctx).await {
+            Ok(Some(report)) if seen.contains(&report.scope) => {}
+            Ok(Some(report)) => {
+                seen.push(report.scope.clone());
+                outcomes.push(RemoteOutcome::Cleaned {
+                    lease: lease.name.clone(),
+                    report,
+                });
+            }
+            Ok(None) => outcomes.push(RemoteOutcome::Unsupported {
+                lease: lease.name.clone(),
+                type_name: lease.type_name.clone(),
+            }),
+            Err(error) => outcomes.push(RemoteOutcome::Failed {
+                lease: lease.name.clone(),
+                error,
+            }),
+        }
+    }
+    outcomes
+}

@@ -4,11 +4,15 @@
 
 mod acquire;
 mod cleanup;
+mod plan;
 mod prepare;
+mod run;
 
 pub use acquire::*;
 pub use cleanup::*;
+pub use plan::*;
 pub use prepare::*;
+pub use run::*;
 
 use crate::backend::BackendError;
 use crate::config::ConfigError;

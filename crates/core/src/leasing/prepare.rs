@@ -16,6 +16,7 @@ use crate::resolve::{backend_config, unknown_type};
 pub const REUSE_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// A configured lease, ready to use.
+#[derive(Clone)]
 pub struct PreparedLease {
     /// Its config name.
     pub name: String,
