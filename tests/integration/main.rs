@@ -12,6 +12,7 @@ mod exec;
 mod json_contract;
 mod leases;
 mod onepassword;
+mod plan_agreement;
 mod r2;
 mod r2_moto;
 mod schema;
