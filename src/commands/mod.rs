@@ -3,12 +3,12 @@
 pub mod backends;
 pub mod check;
 pub mod completions;
+pub mod contributed;
 pub mod exec;
 pub mod export;
 pub mod get;
 pub mod lease;
 pub mod list;
-pub mod r2;
 pub mod schema;
 pub mod trust;
 

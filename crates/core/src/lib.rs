@@ -8,6 +8,7 @@
 //! decides what the user sees.
 
 pub mod backend;
+pub mod command;
 pub mod config;
 pub mod duration;
 pub mod env;

@@ -318,6 +318,10 @@ pub async fn verify_token(
 
 #[async_trait]
 impl LeaseBackend for R2Lease {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn provision(&self) -> sesame_core::lease::Provision {
         match &self.settings.source {
             Source::Static(source) => sesame_core::lease::Provision::Static {

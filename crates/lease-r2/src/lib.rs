@@ -34,6 +34,7 @@
 //!
 //! Docs: `docs/leases/r2.md`, `docs/migration-preflight.md`.
 
+mod command;
 pub mod config;
 mod lease;
 pub mod s3;

@@ -67,7 +67,8 @@ pub(crate) fn prepare_one(
         }
     };
     let backend_cfg = backend_config(config, &spec, registration.trust_sensitive, &ctx.secrets, ctx)?;
-    let backend = (registration.factory)(&backend_cfg, ctx).map_err(|e| ConfigError::invalid(e.to_string(), None))?;
+    let backend = (registration.factory)(&backend_cfg, ctx)
+        .map_err(|e| ConfigError::invalid(e.message(), e.hint().map(str::to_string)))?;
     let duration = backend.duration();
     if duration > backend.max_duration() {
         return Err(ConfigError::at(

@@ -81,6 +81,13 @@ impl RunLeases {
         Ok(())
     }
 
+    /// Takes leases prepared one by one (`sesame r2 verify` prepares each
+    /// target on its own, so one broken table fails only its target).
+    pub fn adopt(&mut self, leases: Vec<PreparedLease>, ctx: &BackendContext) {
+        self.prepared.extend(leases);
+        self.ctx = Some(ctx.clone());
+    }
+
     /// The prepared leases, in name order.
     pub fn leases(&self) -> &[PreparedLease] {
         &self.prepared
@@ -104,7 +111,7 @@ impl RunLeases {
     }
 
     fn context(&self) -> BackendContext {
-        self.ctx.clone().expect("RunLeases::prepare comes first")
+        self.ctx.clone().expect("RunLeases::prepare or adopt comes first")
     }
 
     /// Acquires every prepared lease, all or nothing: when one fails, or a
