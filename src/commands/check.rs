@@ -128,10 +128,9 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
                     }
                     values = resolution.values;
                 }
-                Err(ResolveError::Secrets(messages)) => {
-                    for message in messages {
-                        let name = message.split('`').nth(1).unwrap_or("?").to_string();
-                        rows.push(Row::new("secret", name, "error", message));
+                Err(ResolveError::Secrets(failures)) => {
+                    for failure in failures {
+                        rows.push(Row::new("secret", failure.secret.clone(), "error", failure.to_string()));
                     }
                 }
                 Err(e) => rows.push(Row::new("config", "secrets", "error", e.to_string())),

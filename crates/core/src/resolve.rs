@@ -37,10 +37,85 @@ pub enum ResolveError {
     /// The configuration is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// One or more secrets could not be resolved (each message names the
-    /// secret, its provider and its reference).
-    #[error("{}", .0.join("\n"))]
-    Secrets(Vec<String>),
+    /// A provider could not be built from its table.
+    #[error("{error}")]
+    Provider {
+        /// The provider's config name.
+        provider: String,
+        /// Why (its message already names the table).
+        error: BackendError,
+    },
+    /// One or more secrets could not be resolved. Failures with one cause
+    /// (the same provider saying the same thing) are reported once, saying
+    /// how many secrets they affect.
+    #[error("{}", SecretFailure::grouped(.0).join("\n"))]
+    Secrets(Vec<SecretFailure>),
+}
+
+/// Why one secret did not resolve: the secret, its provider and reference,
+/// and the backend's error (with its hint) as fields.
+#[derive(Debug)]
+pub struct SecretFailure {
+    /// The secret's name.
+    pub secret: String,
+    /// The provider asked, if any.
+    pub provider: Option<String>,
+    /// What the provider was asked for.
+    pub reference: Option<String>,
+    /// What went wrong.
+    pub error: BackendError,
+}
+
+impl std::fmt::Display for SecretFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.provider, &self.reference) {
+            (Some(p), Some(r)) => write!(
+                f,
+                "secret `{}` (provider `{p}`, reference `{r}`): {}",
+                self.secret, self.error
+            ),
+            _ => write!(f, "secret `{}`: {}", self.secret, self.error),
+        }
+    }
+}
+
+impl SecretFailure {
+    /// One message per cause: failures whose provider said the same thing
+    /// (a signed-out CLI behind many secrets) become one message naming how
+    /// many secrets, and which, it affects.
+    pub fn grouped(failures: &[SecretFailure]) -> Vec<String> {
+        let mut groups: Vec<(Option<&str>, String, Vec<&SecretFailure>)> = Vec::new();
+        for failure in failures {
+            let cause = failure.error.to_string();
+            let provider = failure.provider.as_deref();
+            match groups.iter_mut().find(|(p, c, _)| *p == provider && *c == cause) {
+                Some((_, _, members)) => members.push(failure),
+                None => groups.push((provider, cause, vec![failure])),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(provider, cause, members)| match (members.as_slice(), provider) {
+                ([one], _) => one.to_string(),
+                (many, Some(provider)) => format!(
+                    "{} secrets from provider `{provider}` ({}): {cause}",
+                    many.len(),
+                    many.iter()
+                        .map(|m| format!("`{}`", m.secret))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                (many, None) => format!(
+                    "{} secrets ({}): {cause}",
+                    many.len(),
+                    many.iter()
+                        .map(|m| format!("`{}`", m.secret))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+            .collect()
+    }
 }
 
 /// Checks that every provider type is registered and every secret has a
@@ -264,7 +339,10 @@ pub fn build_provider(
         unknown_type(config, spec, "provider", &known)
     })?;
     let backend = backend_config(config, spec, registration.trust_sensitive, values, ctx)?;
-    (registration.factory)(&backend, ctx).map_err(|e| ResolveError::Secrets(vec![e.to_string()]))
+    (registration.factory)(&backend, ctx).map_err(|error| ResolveError::Provider {
+        provider: name.to_string(),
+        error,
+    })
 }
 
 /// Resolves the planned secrets.
@@ -323,24 +401,30 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
         }
         for name in wave {
             let secret = &config.secrets[name];
+            let failure = |provider: Option<String>, reference: Option<String>, error| SecretFailure {
+                secret: name.clone(),
+                provider,
+                reference,
+                error,
+            };
+            // `(missing, failure)`: a missing value may fall back to the default.
             let outcome = match wave_values.remove(name) {
                 Some((_, _, Ok(value))) => Ok(value),
-                Some((provider, reference, Err(BackendError::NotFound { message }))) => Err((
-                    true,
-                    format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {message}"),
-                )),
                 Some((provider, reference, Err(e))) => Err((
-                    false,
-                    format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {e}"),
+                    matches!(e, BackendError::NotFound { .. }),
+                    failure(Some(provider), Some(reference), e),
                 )),
-                None => Err((true, format!("secret `{name}` has no provider value"))),
+                None => Err((
+                    true,
+                    failure(None, None, BackendError::not_found("it has no provider value")),
+                )),
             };
             let outcome = match (outcome, &secret.default) {
                 (Err((true, _)), Some(default)) => {
                     let look = lookup(&resolution.values, base);
                     expand_refs(default.expose(), &["default".into()], &look)
                         .map(SecretValue::new)
-                        .map_err(|e| (false, format!("secret `{name}`: {e}")))
+                        .map_err(|e| (false, failure(None, None, BackendError::failed(e.to_string(), None))))
                 }
                 (other, _) => other,
             };
@@ -348,10 +432,10 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
                 Ok(value) => {
                     resolution.values.insert(name.clone(), value);
                 }
-                Err((missing, message)) => match (missing, config.if_missing_of(secret)) {
-                    (true, IfMissing::Warn) => resolution.warnings.push(message),
+                Err((missing, failure)) => match (missing, config.if_missing_of(secret)) {
+                    (true, IfMissing::Warn) => resolution.warnings.push(failure.to_string()),
                     (true, IfMissing::Ignore) => tracing::debug!(secret = %name, "missing, ignored"),
-                    _ => failures.push(message),
+                    _ => failures.push(failure),
                 },
             }
         }
@@ -360,4 +444,39 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
         }
     }
     Ok(resolution)
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::*;
+
+    fn failure(secret: &str, provider: &str, message: &str) -> SecretFailure {
+        SecretFailure {
+            secret: secret.into(),
+            provider: Some(provider.into()),
+            reference: Some(format!("ref-{secret}")),
+            error: BackendError::failed(message, Some("sign in".into())),
+        }
+    }
+
+    #[test]
+    fn one_cause_behind_many_secrets_is_reported_once() {
+        let mut failures: Vec<SecretFailure> = (0..32)
+            .map(|i| failure(&format!("S{i}"), "op", "op is signed out"))
+            .collect();
+        failures.push(failure("OTHER", "op", "item not found"));
+        let messages = SecretFailure::grouped(&failures);
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].starts_with("32 secrets from provider `op` (`S0`, `S1`"),
+            "{}",
+            messages[0]
+        );
+        assert_eq!(messages[0].matches("op is signed out").count(), 1);
+        assert_eq!(messages[0].matches("hint: sign in").count(), 1);
+        assert_eq!(
+            messages[1],
+            "secret `OTHER` (provider `op`, reference `ref-OTHER`): item not found\n  hint: sign in"
+        );
+    }
 }
