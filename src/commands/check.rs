@@ -7,10 +7,8 @@ use std::sync::Arc;
 use anyhow::Result;
 use serde_json::json;
 use sesame_core::config::display_path;
-use sesame_core::duration::format_duration;
-use sesame_core::leasing::{LeaseError, LeasePlan, PreparedLease};
+use sesame_core::leasing::LeaseError;
 use sesame_core::ledger::unix_now;
-use sesame_core::ledger_view::relative_time;
 use sesame_core::resolve::{self, ResolveError};
 
 use crate::app::App;
@@ -37,40 +35,6 @@ impl Row {
             detail: detail.into(),
             action: None,
         }
-    }
-}
-
-/// Names in backticks, comma-separated.
-fn quoted(names: &[String]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-}
-
-/// The plan `exec` will follow for `lease`, as `(action, detail)`.
-fn describe(lease: &PreparedLease, plan: &LeasePlan, now: u64) -> (&'static str, String) {
-    let minted = format!(
-        "would mint a {} {} lease",
-        format_duration(lease.duration),
-        lease.type_name
-    );
-    match plan {
-        LeasePlan::Static { from } if from.is_empty() => (
-            "static",
-            "static credentials from the config; nothing is minted or revoked".into(),
-        ),
-        LeasePlan::Static { from } => (
-            "static",
-            format!("static credentials from {}; nothing is minted or revoked", quoted(from)),
-        ),
-        LeasePlan::Reuse(entry) => (
-            "reuse",
-            format!(
-                "would reuse lease {} (expires {})",
-                entry.id,
-                relative_time(entry.expires_at.unwrap_or(now), now)
-            ),
-        ),
-        LeasePlan::Mint { revoke_after: false } => ("mint", minted),
-        LeasePlan::Mint { revoke_after: true } => ("mint", format!("{minted} and revoke it when the command ends")),
     }
 }
 
@@ -156,9 +120,8 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
         Ok(plans) => {
             let now = unix_now();
             for (lease, plan) in plans {
-                let (action, detail) = describe(lease, &plan, now);
-                let mut row = Row::new("lease", lease.name.clone(), "ok", detail);
-                row.action = Some(action);
+                let mut row = Row::new("lease", lease.name.clone(), "ok", plan.describe(lease, now));
+                row.action = Some(plan.action());
                 rows.push(row);
             }
         }

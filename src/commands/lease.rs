@@ -11,7 +11,7 @@ use sesame_core::config::did_you_mean;
 use sesame_core::duration::format_duration;
 use sesame_core::leasing::{self, CleanupOutcome, HeldLease, LeaseError, RemoteOutcome};
 use sesame_core::ledger::{unix_now, LeaseState, LedgerEntry};
-use sesame_core::ledger_view::{find_entry, format_time, relative_time, EntryStatus};
+use sesame_core::ledger_view::{entry_json, find_entry, format_time, relative_time, EntryStatus};
 use sesame_core::process::{exit_like, ChildExit};
 use sesame_core::BackendContext;
 
@@ -163,28 +163,7 @@ fn list(global: &GlobalArgs, args: &LeaseListArgs) -> Result<i32> {
         .collect();
     match args.format {
         ReadFormat::Json => {
-            let list: Vec<_> = entries
-                .iter()
-                .map(|e| {
-                    json!({
-                        "id": e.id,
-                        "lease": e.lease,
-                        "type": e.backend,
-                        "profile": e.profile,
-                        "status": EntryStatus::of(e, now).as_str(),
-                        "state": e.state,
-                        "label": e.label,
-                        "credential_id": e.backend_id,
-                        "created_at": format_time(e.created_at),
-                        "expires_at": e.expires_at.map(format_time),
-                        "expires_in_seconds": e.expires_at.map(|t| t as i64 - now as i64),
-                        "reuse": e.reuse,
-                        "revocable": e.revocable,
-                        "pid": (e.pid != 0).then_some(e.pid),
-                        "variables": e.env.keys().collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
+            let list: Vec<_> = entries.iter().map(|e| entry_json(e, now)).collect();
             // docs/reference/json.md, "sesame lease list".
             crate::output::json(json!({ "leases": list }))?;
         }

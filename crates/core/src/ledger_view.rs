@@ -79,6 +79,28 @@ pub fn find_entry<'a>(entries: &'a [LedgerEntry], wanted: &str) -> Result<&'a Le
     }
 }
 
+/// One entry as `sesame lease list --format json` shows it
+/// (docs/reference/json.md): everything but the credential values.
+pub fn entry_json(e: &LedgerEntry, now: u64) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id,
+        "lease": e.lease,
+        "type": e.backend,
+        "profile": e.profile,
+        "status": EntryStatus::of(e, now).as_str(),
+        "state": e.state,
+        "label": e.label,
+        "credential_id": e.backend_id,
+        "created_at": format_time(e.created_at),
+        "expires_at": e.expires_at.map(format_time),
+        "expires_in_seconds": e.expires_at.map(|t| t as i64 - now as i64),
+        "reuse": e.reuse,
+        "revocable": e.revocable,
+        "pid": (e.pid != 0).then_some(e.pid),
+        "variables": e.env.keys().collect::<Vec<_>>(),
+    })
+}
+
 /// Seconds since the epoch as RFC 3339 UTC (`2026-07-01T05:20:00Z`).
 pub fn format_time(secs: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()

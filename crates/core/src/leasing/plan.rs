@@ -3,8 +3,10 @@
 //! on it and `sesame check` reports it, so the two cannot disagree.
 
 use super::{PreparedLease, REUSE_MARGIN};
+use crate::duration::format_duration;
 use crate::lease::Provision;
 use crate::ledger::{LeaseState, LedgerEntry};
+use crate::ledger_view::relative_time;
 
 /// What acquiring one lease will do.
 #[derive(Debug, Clone)]
@@ -47,5 +49,41 @@ pub fn plan_lease(lease: &PreparedLease, entries: &[LedgerEntry], profile: Optio
     match reusable {
         Some(entry) => LeasePlan::Reuse(Box::new(entry.clone())),
         None => LeasePlan::Mint { revoke_after: false },
+    }
+}
+
+impl LeasePlan {
+    /// `mint`, `reuse` or `static`, as `sesame check` reports the action.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::Reuse(_) => "reuse",
+            Self::Mint { .. } => "mint",
+            Self::Static { .. } => "static",
+        }
+    }
+
+    /// The plan for `lease` in a sentence, at `now` (seconds).
+    pub fn describe(&self, lease: &PreparedLease, now: u64) -> String {
+        let minted = format!(
+            "would mint a {} {} lease",
+            format_duration(lease.duration),
+            lease.type_name
+        );
+        match self {
+            Self::Static { from } if from.is_empty() => {
+                "static credentials from the config; nothing is minted or revoked".into()
+            }
+            Self::Static { from } => format!(
+                "static credentials from {}; nothing is minted or revoked",
+                from.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            ),
+            Self::Reuse(entry) => format!(
+                "would reuse lease {} (expires {})",
+                entry.id,
+                relative_time(entry.expires_at.unwrap_or(now), now)
+            ),
+            Self::Mint { revoke_after: false } => minted,
+            Self::Mint { revoke_after: true } => format!("{minted} and revoke it when the command ends"),
+        }
     }
 }
