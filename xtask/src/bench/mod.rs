@@ -77,7 +77,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let installed = std::env::temp_dir().join(format!("sesame-bench-bin-{}", std::process::id()));
     std::fs::create_dir_all(&installed)?;
     for name in ["sesame", "sesame-s3"] {
-        std::fs::copy(root.join("target/release").join(name), installed.join(name))
+        std::fs::copy(release_dir(&root).join(name), installed.join(name))
             .with_context(|| format!("copying target/release/{name}"))?;
     }
     let against = match against {
@@ -175,4 +175,13 @@ pub fn tempfile_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("sesame-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Where `cargo build --release` puts binaries: `$CARGO_TARGET_DIR/release`
+/// when it is set (relative to the workspace root), else `target/release`.
+pub fn release_dir(root: &std::path::Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| root.join("target"), |d| root.join(d))
+        .join("release")
 }
