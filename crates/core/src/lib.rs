@@ -28,7 +28,7 @@ pub mod trust;
 
 pub use backend::{BackendConfig, BackendContext, BackendError, SecretSource};
 pub use env::EnvSnapshot;
-pub use lease::{LeaseBackend, LeaseGrant, LeaseRegistration, LeaseRequest, RevokeRequest};
+pub use lease::{LeaseBackend, LeaseGrant, LeaseRegistration, LeaseRequest, Provision, RemoteCleanup, RevokeRequest};
 pub use provider::{Provider, ProviderRegistration, SecretRequest};
 pub use secret::SecretValue;
 
