@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use sesame_core::config::{self, Config, LoadOptions};
+use sesame_core::leasing::RunLeases;
 use sesame_core::ledger::Ledger;
 use sesame_core::trust::TrustStore;
 use sesame_core::{BackendContext, EnvSnapshot};
@@ -55,6 +56,13 @@ impl App {
     /// A backend context with no secrets yet.
     pub fn context(&self) -> BackendContext {
         BackendContext::new(self.env.clone()).with_timeout(self.timeout)
+    }
+
+    /// The owner of this run's leases, in this project's ledger and the
+    /// profile in effect; catching signals from now on when `catch_signals`.
+    pub fn leases(&self, catch_signals: bool) -> Result<RunLeases> {
+        let leases = RunLeases::new(self.ledger(), self.config.profile.as_deref());
+        Ok(if catch_signals { leases.catch_signals()? } else { leases })
     }
 
     /// The lease ledger of this project.

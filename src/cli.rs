@@ -77,9 +77,17 @@ pub enum Command {
     /// Mint, list, revoke and clean up leases (short-lived credentials).
     #[command(subcommand)]
     Lease(LeaseCommand),
-    /// Cloudflare R2: prove that bucket credentials work and do no more than they should.
-    #[command(subcommand)]
-    R2(R2Command),
+}
+
+/// The whole CLI: [`Cli`] and the subcommands the linked backends
+/// contribute (see `sesame_core::command`).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    sesame_core::command::commands()
+        .into_iter()
+        .fold(Cli::command(), |cli, registration| {
+            cli.subcommand((registration.command)())
+        })
 }
 
 /// `sesame exec`.
@@ -256,29 +264,4 @@ pub struct LeaseCleanupArgs {
     /// (expired Cloudflare tokens count against the token quota until deleted).
     #[arg(long)]
     pub remote: bool,
-}
-
-/// `sesame r2 ...`.
-#[derive(Debug, Subcommand)]
-pub enum R2Command {
-    /// Check R2 leases and static credentials on their S3 endpoint: accepted, bucket readable,
-    /// writable only when they should be, bucket-scoped, token not expiring unnoticed.
-    Verify(R2VerifyArgs),
-}
-
-/// `sesame r2 verify`.
-#[derive(Debug, Args)]
-pub struct R2VerifyArgs {
-    /// The `type = "r2"` leases to check (default: all of them, unless --source/--destination).
-    #[arg(value_name = "NAME")]
-    pub names: Vec<String>,
-    /// The migration source: must be read-only (`access = "read"`) and is checked to be.
-    #[arg(long, value_name = "NAME")]
-    pub source: Option<String>,
-    /// The migration destination: must be read-write (`access = "read-write"`).
-    #[arg(long, value_name = "NAME")]
-    pub destination: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    pub format: ReadFormat,
 }

@@ -7,13 +7,20 @@ use sesame::cli;
 mod commands;
 mod output;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, GlobalArgs};
 
 fn main() {
-    let cli = Cli::parse();
-    init_logging(cli.global.verbose);
+    let matches = cli::command().get_matches();
+    let global = GlobalArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    init_logging(global.verbose);
+    if let Some((name, sub)) = matches.subcommand() {
+        if let Some(registration) = sesame_core::command::find_command(name) {
+            finish(commands::contributed::run(registration, &global, sub), false);
+        }
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let is_exec = matches!(cli.command, Command::Exec(_));
     let result = match cli.command {
         Command::Exec(ref args) => commands::exec::run(&cli.global, args),
@@ -26,8 +33,13 @@ fn main() {
         Command::Completions(ref args) => commands::completions::run(args),
         Command::Schema => commands::schema::run(),
         Command::Lease(ref command) => commands::lease::run(&cli.global, command),
-        Command::R2(ref command) => commands::r2::run(&cli.global, command),
     };
+    finish(result, is_exec);
+}
+
+/// Exits with the command's status, or prints its error and exits 1 (125
+/// for `exec`).
+fn finish(result: anyhow::Result<i32>, is_exec: bool) -> ! {
     match result {
         Ok(code) => std::process::exit(code),
         Err(err) => {

@@ -7,10 +7,8 @@ use std::sync::Arc;
 use anyhow::Result;
 use serde_json::json;
 use sesame_core::config::display_path;
-use sesame_core::duration::format_duration;
-use sesame_core::lease::Provision;
-use sesame_core::leasing::{self, PreparedLease, REUSE_MARGIN};
-use sesame_core::ledger::{unix_now, LeaseState, LedgerEntry};
+use sesame_core::leasing::LeaseError;
+use sesame_core::ledger::unix_now;
 use sesame_core::resolve::{self, ResolveError};
 
 use crate::app::App;
@@ -37,66 +35,6 @@ impl Row {
             detail: detail.into(),
             action: None,
         }
-    }
-}
-
-/// Names in backticks, comma-separated.
-fn quoted(names: &[String]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-}
-
-/// What acquiring `lease` would do, given the ledger: `(action, detail)`.
-fn lease_plan(
-    lease: &PreparedLease,
-    entries: &[LedgerEntry],
-    profile: Option<&str>,
-    now: u64,
-) -> (&'static str, String) {
-    if let Provision::Static { from } = lease.backend.provision() {
-        let source = if from.is_empty() {
-            "the config".to_string()
-        } else {
-            quoted(&from)
-        };
-        return (
-            "static",
-            format!("static credentials from {source}; nothing is minted or revoked"),
-        );
-    }
-    let reusable = lease.reuse.then(|| {
-        entries.iter().find(|e| {
-            e.lease == lease.name
-                && e.state == LeaseState::Active
-                && e.fingerprint == lease.fingerprint
-                && e.profile.as_deref() == profile
-                && e.expires_at.is_some_and(|t| t > now + REUSE_MARGIN.as_secs())
-        })
-    });
-    match reusable.flatten() {
-        Some(entry) => (
-            "reuse",
-            format!(
-                "would reuse lease {} (expires in {})",
-                entry.id,
-                format_duration(std::time::Duration::from_secs(entry.expires_at.unwrap_or(now) - now))
-            ),
-        ),
-        None if lease.reuse => (
-            "mint",
-            format!(
-                "would mint a {} {} lease",
-                format_duration(lease.duration),
-                lease.type_name
-            ),
-        ),
-        None => (
-            "mint",
-            format!(
-                "would mint a {} {} lease and revoke it when the command ends",
-                format_duration(lease.duration),
-                lease.type_name
-            ),
-        ),
     }
 }
 
@@ -154,10 +92,9 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
                     }
                     values = resolution.values;
                 }
-                Err(ResolveError::Secrets(messages)) => {
-                    for message in messages {
-                        let name = message.split('`').nth(1).unwrap_or("?").to_string();
-                        rows.push(Row::new("secret", name, "error", message));
+                Err(ResolveError::Secrets(failures)) => {
+                    for failure in failures {
+                        rows.push(Row::new("secret", failure.secret.clone(), "error", failure.to_string()));
                     }
                 }
                 Err(e) => rows.push(Row::new("config", "secrets", "error", e.to_string())),
@@ -173,15 +110,18 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
             }
         }
     }
-    match leasing::prepare(&app.config, &ctx) {
+    let mut leases = app.leases(false)?;
+    let planned = leases
+        .prepare(&app.config, &ctx)
+        .map_err(LeaseError::from)
+        .and_then(|()| Ok(leases.plan()?));
+    match planned {
         Err(e) => rows.push(Row::new("lease", "leases", "error", e.to_string())),
-        Ok(leases) => {
-            let entries = app.ledger().entries().unwrap_or_default();
+        Ok(plans) => {
             let now = unix_now();
-            for lease in leases {
-                let (action, detail) = lease_plan(&lease, &entries, app.config.profile.as_deref(), now);
-                let mut row = Row::new("lease", lease.name, "ok", detail);
-                row.action = Some(action);
+            for (lease, plan) in plans {
+                let mut row = Row::new("lease", lease.name.clone(), "ok", plan.describe(lease, now));
+                row.action = Some(plan.action());
                 rows.push(row);
             }
         }

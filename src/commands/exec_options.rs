@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use sesame_core::config::Config;
-use sesame_core::leasing::{Acquired, LeaseError};
+use sesame_core::leasing::{LeaseError, RunLeases};
 use sesame_core::mask::MaskSet;
 use sesame_core::process::{ChildExit, ExecError};
 use sesame_core::record::{Outcome, RunRecord};
@@ -121,15 +121,15 @@ impl RunLog {
     }
 
     /// Notes the leases held (with expiry from the ledger).
-    pub fn leases(&mut self, config: &Config, acquired: &Acquired, ledger: &sesame_core::ledger::Ledger) {
+    pub fn leases(&mut self, config: &Config, leases: &RunLeases) {
         if let Some(record) = &mut self.record {
-            let entries = ledger.entries().unwrap_or_default();
-            record.with_leases(config, acquired, &entries);
+            let entries = leases.ledger().entries().unwrap_or_default();
+            record.with_leases(config, leases.held(), &entries);
         }
     }
 
     /// Notes what releasing the leases did.
-    pub fn released(&mut self, acquired: &Acquired, ledger: &sesame_core::ledger::Ledger, problems: &[LeaseError]) {
+    pub fn released(&mut self, leases: &RunLeases, problems: &[LeaseError]) {
         let Some(record) = &mut self.record else { return };
         let mut failed = Vec::new();
         let mut all_failed = false;
@@ -141,11 +141,10 @@ impl RunLog {
         }
         // Leases whose entry is still in the ledger and were not reported
         // failed could not be revoked one by one (they expire by themselves).
-        let left = ledger.entries().unwrap_or_default();
-        let not_revocable: Vec<String> = acquired
-            .leases
-            .iter()
-            .filter(|h| h.revoke_after && left.iter().any(|e| e.id == h.entry && !e.revocable))
+        let left = leases.ledger().entries().unwrap_or_default();
+        let not_revocable: Vec<String> = leases
+            .held()
+            .filter(|h| h.revoke_after && left.iter().any(|e| Some(&e.id) == h.entry.as_ref() && !e.revocable))
             .map(|h| h.lease.clone())
             .collect();
         record.released(&failed, &not_revocable, all_failed);

@@ -2,18 +2,17 @@
 //!
 //! Only `lease create` prints credential values, on stdout, on request.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
 use sesame_core::config::did_you_mean;
 use sesame_core::duration::format_duration;
-use sesame_core::leasing::{self, CleanupOutcome, LeaseError};
+use sesame_core::leasing::{self, CleanupOutcome, HeldLease, LeaseError, RemoteOutcome};
 use sesame_core::ledger::{unix_now, LeaseState, LedgerEntry};
-use sesame_core::process::{exit_like, ChildExit, SignalRelay};
+use sesame_core::ledger_view::{entry_json, find_entry, format_time, relative_time, EntryStatus};
+use sesame_core::process::{exit_like, ChildExit};
 use sesame_core::BackendContext;
 
 use crate::app::App;
@@ -50,8 +49,8 @@ fn context(app: &App, rt: &tokio::runtime::Runtime, strict: bool) -> Result<Back
 }
 
 fn create(global: &GlobalArgs, args: &LeaseCreateArgs) -> Result<i32> {
-    let relay = SignalRelay::install()?;
     let app = App::load(global)?;
+    let mut leases = app.leases(true)?;
     if app.config.leases.is_empty() {
         bail!("no leases are configured\n  hint: add a [leases.NAME] table, e.g. with `type = \"cloudflare\"`");
     }
@@ -67,9 +66,11 @@ fn create(global: &GlobalArgs, args: &LeaseCreateArgs) -> Result<i32> {
     }
     let rt = super::runtime()?;
     let ctx = context(&app, &rt, true)?;
-    let mut leases = leasing::prepare(&app.config, &ctx)?;
-    leases.retain(|l| args.name.as_ref().is_none_or(|n| *n == l.name));
-    for lease in &mut leases {
+    leases.prepare(&app.config, &ctx)?;
+    leases
+        .leases_mut()
+        .retain(|l| args.name.as_ref().is_none_or(|n| *n == l.name));
+    for lease in leases.leases_mut() {
         // A fresh credential that belongs to the user, not a cached one.
         lease.reuse = false;
         if let Some(duration) = args.duration {
@@ -87,46 +88,35 @@ fn create(global: &GlobalArgs, args: &LeaseCreateArgs) -> Result<i32> {
             lease.duration = duration;
         }
     }
-    let ledger = app.ledger();
-    let acquired = rt.block_on(leasing::acquire(
-        leases,
-        &ctx,
-        &ledger,
-        app.config.profile.as_deref(),
-        relay.interrupted_flag(),
-    ));
-    if let Err(LeaseError::Interrupted(signal)) = acquired {
-        drop(relay);
-        exit_like(ChildExit::Signal(signal));
+    if let Err(e) = rt.block_on(leases.acquire()) {
+        drop(leases);
+        match e {
+            LeaseError::Interrupted(signal) => exit_like(ChildExit::Signal(signal)),
+            e => return Err(e.into()),
+        }
     }
-    let acquired = acquired?;
-    drop(relay);
+    leases.stop_catching_signals();
     // Held by the user until it expires or `sesame lease revoke`: no run
     // owns it, so `lease cleanup` leaves it alone (pid 0).
-    let ids: Vec<String> = acquired.leases.iter().map(|h| h.entry.clone()).collect();
-    let entries = ledger.update(|all| {
-        for entry in all.iter_mut().filter(|e| ids.contains(&e.id)) {
+    let held: Vec<HeldLease> = leases.held().cloned().collect();
+    let ids: Vec<&String> = held.iter().filter_map(|h| h.entry.as_ref()).collect();
+    leases.ledger().update(|all| {
+        for entry in all.iter_mut().filter(|e| ids.contains(&&e.id)) {
             entry.pid = 0;
         }
-        all.iter()
-            .filter(|e| ids.contains(&e.id))
-            .map(|e| (e.id.clone(), e.expires_at))
-            .collect::<BTreeMap<_, _>>()
     })?;
     let mut text = String::new();
     match args.format {
         LeaseFormat::Json => {
-            let list: Vec<_> = acquired
-                .leases
+            let list: Vec<_> = held
                 .iter()
                 .map(|held| {
-                    let expires = entries.get(&held.entry).copied().flatten();
                     let env: serde_json::Map<String, serde_json::Value> =
                         held.env.iter().map(|(k, v)| (k.clone(), v.expose().into())).collect();
                     json!({
                         "lease": held.lease,
                         "id": held.entry,
-                        "expires_at": expires.map(format_time),
+                        "expires_at": held.expires_at.map(format_time),
                         "env": env,
                     })
                 })
@@ -134,16 +124,15 @@ fn create(global: &GlobalArgs, args: &LeaseCreateArgs) -> Result<i32> {
             text = serde_json::to_string_pretty(&json!({ "leases": list }))? + "\n";
         }
         LeaseFormat::Shell | LeaseFormat::Env => {
-            for held in &acquired.leases {
-                let expires = entries
-                    .get(&held.entry)
-                    .copied()
-                    .flatten()
-                    .map_or_else(|| "unknown".to_string(), format_time);
-                text.push_str(&format!(
-                    "# lease {} (id {}), expires {expires}; revoke: sesame lease revoke {}\n",
-                    held.lease, held.entry, held.entry
-                ));
+            for held in &held {
+                let expires = held.expires_at.map_or_else(|| "unknown".to_string(), format_time);
+                text.push_str(&match &held.entry {
+                    Some(id) => format!(
+                        "# lease {} (id {id}), expires {expires}; revoke: sesame lease revoke {id}\n",
+                        held.lease
+                    ),
+                    None => format!("# lease {}: static credentials, as configured\n", held.lease),
+                });
                 for (name, value) in &held.env {
                     if args.format == LeaseFormat::Shell {
                         text.push_str(&format!("export {name}={}\n", shell_quote(value.expose())));
@@ -160,18 +149,6 @@ fn create(global: &GlobalArgs, args: &LeaseCreateArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// A ledger entry's status for people.
-fn status(entry: &LedgerEntry, now: u64) -> &'static str {
-    let alive = leasing::process_alive(entry.pid);
-    match entry.state {
-        _ if entry.is_expired(now) => "expired",
-        LeaseState::Pending if alive => "minting",
-        LeaseState::Pending => "interrupted",
-        LeaseState::Active if !entry.reuse && entry.pid != 0 && !alive => "abandoned",
-        LeaseState::Active => "active",
-    }
-}
-
 fn list(global: &GlobalArgs, args: &LeaseListArgs) -> Result<i32> {
     let app = App::load(global)?;
     let now = unix_now();
@@ -186,28 +163,7 @@ fn list(global: &GlobalArgs, args: &LeaseListArgs) -> Result<i32> {
         .collect();
     match args.format {
         ReadFormat::Json => {
-            let list: Vec<_> = entries
-                .iter()
-                .map(|e| {
-                    json!({
-                        "id": e.id,
-                        "lease": e.lease,
-                        "type": e.backend,
-                        "profile": e.profile,
-                        "status": status(e, now),
-                        "state": e.state,
-                        "label": e.label,
-                        "credential_id": e.backend_id,
-                        "created_at": format_time(e.created_at),
-                        "expires_at": e.expires_at.map(format_time),
-                        "expires_in_seconds": e.expires_at.map(|t| t as i64 - now as i64),
-                        "reuse": e.reuse,
-                        "revocable": e.revocable,
-                        "pid": (e.pid != 0).then_some(e.pid),
-                        "variables": e.env.keys().collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
+            let list: Vec<_> = entries.iter().map(|e| entry_json(e, now)).collect();
             // docs/reference/json.md, "sesame lease list".
             crate::output::json(json!({ "leases": list }))?;
         }
@@ -224,8 +180,8 @@ fn list(global: &GlobalArgs, args: &LeaseListArgs) -> Result<i32> {
                         e.id.clone(),
                         e.lease.clone(),
                         e.backend.clone(),
-                        status(e, now).to_string(),
-                        e.expires_at.map_or_else(|| "-".into(), |t| relative(t, now)),
+                        EntryStatus::of(e, now).as_str().to_string(),
+                        e.expires_at.map_or_else(|| "-".into(), |t| relative_time(t, now)),
                         yes_no(e.reuse),
                         yes_no(e.revocable),
                         e.env.keys().cloned().collect::<Vec<_>>().join(","),
@@ -267,23 +223,7 @@ fn revoke(global: &GlobalArgs, args: &LeaseRevokeArgs) -> Result<i32> {
     let app = App::load(global)?;
     let ledger = app.ledger();
     let entries = ledger.entries()?;
-    let wanted = args.id.trim();
-    let matches: Vec<&LedgerEntry> = entries
-        .iter()
-        .filter(|e| e.id == wanted || e.backend_id.as_deref() == Some(wanted))
-        .collect();
-    let matches = if matches.is_empty() && wanted.len() >= 4 {
-        entries.iter().filter(|e| e.id.starts_with(wanted)).collect()
-    } else {
-        matches
-    };
-    let entry = match matches.as_slice() {
-        [one] => (*one).clone(),
-        [] => bail!(
-            "no lease with id `{wanted}` in this project's ledger\n  hint: run `sesame lease list` to see the ids"
-        ),
-        _ => bail!("`{wanted}` matches several leases\n  hint: give the whole id (see `sesame lease list`)"),
-    };
+    let entry = find_entry(&entries, &args.id)?.clone();
     let rt = super::runtime()?;
     let ctx = context(&app, &rt, false)?;
     let backend = leasing::backend_for_entry(&app.config, &ctx, &entry)?;
@@ -348,15 +288,9 @@ fn remote_cleanup(app: &App, rt: &tokio::runtime::Runtime, ctx: &BackendContext)
         return Ok(0);
     }
     let mut failures = 0;
-    let mut seen = Vec::new();
-    // One after another: leases that share a token collection find the
-    // tokens the first one deleted already gone.
-    for lease in leases {
-        match rt.block_on(lease.backend.cleanup_remote(ctx)) {
-            Ok(Some(report)) => {
-                if seen.contains(&report.scope) {
-                    continue;
-                }
+    for outcome in rt.block_on(leasing::cleanup_remote(&leases, ctx)) {
+        match outcome {
+            RemoteOutcome::Cleaned { lease, report } => {
                 println!(
                     "remote: {}: examined {}, deleted {} expired credentials sesame created",
                     report.scope,
@@ -368,66 +302,17 @@ fn remote_cleanup(app: &App, rt: &tokio::runtime::Runtime, ctx: &BackendContext)
                 }
                 for problem in &report.failures {
                     failures += 1;
-                    crate::output::warning(&format!("lease `{}`: could not delete {problem}", lease.name));
+                    crate::output::warning(&format!("lease `{lease}`: could not delete {problem}"));
                 }
-                seen.push(report.scope);
             }
-            Ok(None) => println!(
-                "remote: lease `{}` ({}): the backend cannot list its credentials; skipped",
-                lease.name, lease.type_name
-            ),
-            Err(e) => {
+            RemoteOutcome::Unsupported { lease, type_name } => {
+                println!("remote: lease `{lease}` ({type_name}): the backend cannot list its credentials; skipped")
+            }
+            RemoteOutcome::Failed { lease, error } => {
                 failures += 1;
-                crate::output::warning(&format!("lease `{}`: remote cleanup failed: {e}", lease.name));
+                crate::output::warning(&format!("lease `{lease}`: remote cleanup failed: {error}"));
             }
         }
     }
     Ok(failures)
-}
-
-/// `in 59m` or `3m ago`.
-fn relative(at: u64, now: u64) -> String {
-    if at > now {
-        format!("in {}", format_duration(Duration::from_secs(at - now)))
-    } else if at == now {
-        "now".into()
-    } else {
-        format!("{} ago", format_duration(Duration::from_secs(now - at)))
-    }
-}
-
-/// Seconds since the epoch as RFC 3339 UTC (`2026-07-01T05:20:00Z`).
-fn format_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_times() {
-        assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_time(1_782_883_200), "2026-07-01T05:20:00Z");
-        assert_eq!(format_time(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(relative(100, 40), "in 1m");
-        assert_eq!(relative(40, 100), "1m ago");
-    }
 }

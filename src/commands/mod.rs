@@ -3,13 +3,13 @@
 pub mod backends;
 pub mod check;
 pub mod completions;
+pub mod contributed;
 pub mod exec;
 mod exec_options;
 pub mod export;
 pub mod get;
 pub mod lease;
 pub mod list;
-pub mod r2;
 pub mod schema;
 pub mod trust;
 

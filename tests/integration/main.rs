@@ -14,6 +14,7 @@ mod leases;
 mod mask;
 mod migration;
 mod onepassword;
+mod plan_agreement;
 mod r2;
 mod r2_moto;
 mod record;

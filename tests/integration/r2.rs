@@ -938,3 +938,34 @@ fn the_s3_helper_is_shut_down_and_reaped_before_sesame_returns() {
         }
     }
 }
+
+/// `check` says a static target is taken as it is, and `exec` does just
+/// that: no token minted, nothing in the ledger (see plan_agreement.rs for
+/// the minted cases).
+#[test]
+fn check_and_exec_agree_on_a_static_target() {
+    let world = World::new();
+    let (id, secret) = world.s3.new_key(&[Grant::bucket("photos", Access::ObjectRead)]);
+    let config = env_secrets(&["SRC_KEY", "SRC_SECRET"])
+        + &static_lease("src", "photos", "read", &world.s3.endpoint(), "SRC_KEY", "SRC_SECRET");
+    let mut sb = Sandbox::new(&config);
+    sb.set("SRC_KEY", &id).set("SRC_SECRET", &secret);
+    sb.trust_project();
+    let check = sb.run(&["check", "--format", "json"]);
+    check.assert_code(0);
+    let json: Value = serde_json::from_str(&check.stdout()).unwrap();
+    let row = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "src")
+        .unwrap()
+        .clone();
+    assert_eq!(row["action"], "static", "{row}");
+    let run = sb.run(&["exec", "--", "sh", "-c", "printf %s \"$AWS_ACCESS_KEY_ID\""]);
+    run.assert_code(0);
+    assert_eq!(run.stdout(), id);
+    assert_eq!(world.live_r2_tokens(), 0, "nothing minted");
+    let list: Value = serde_json::from_str(&sb.run(&["lease", "list", "--format", "json"]).stdout()).unwrap();
+    assert_eq!(list["leases"], serde_json::json!([]), "nothing recorded");
+}

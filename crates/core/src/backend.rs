@@ -218,6 +218,23 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 impl BackendError {
+    /// What went wrong, without the hint (with `file:line:col` for a
+    /// config error).
+    pub fn message(&self) -> String {
+        match self {
+            Self::Config { at, message, .. } => format!("{at}: {message}"),
+            Self::NotFound { message } | Self::Failed { message, .. } => message.clone(),
+        }
+    }
+
+    /// How to fix it, if the backend knows.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Self::Config { hint, .. } | Self::Failed { hint, .. } => hint.as_deref(),
+            Self::NotFound { .. } => None,
+        }
+    }
+
     /// A failure with a hint.
     pub fn failed(message: impl Into<String>, hint: Option<String>) -> Self {
         Self::Failed {

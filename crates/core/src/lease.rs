@@ -106,6 +106,13 @@ pub trait LeaseBackend: Send + Sync {
         Provision::Mint
     }
 
+    /// The backend as [`std::any::Any`], for its own crate's commands to
+    /// reach its concrete type (`sesame r2 verify` reads the R2 lease's
+    /// settings). `None` by default.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+
     /// Mints a credential.
     async fn create(&self, ctx: &BackendContext, request: &LeaseRequest) -> Result<LeaseGrant, BackendError>;
 

@@ -8,6 +8,7 @@
 //! decides what the user sees.
 
 pub mod backend;
+pub mod command;
 pub mod config;
 pub mod duration;
 pub mod env;
@@ -15,6 +16,7 @@ pub mod failpoint;
 pub mod lease;
 pub mod leasing;
 pub mod ledger;
+pub mod ledger_view;
 pub mod mask;
 pub mod masked_io;
 pub mod placeholder;
@@ -30,7 +32,7 @@ pub mod trust;
 
 pub use backend::{BackendConfig, BackendContext, BackendError, SecretSource};
 pub use env::EnvSnapshot;
-pub use lease::{LeaseBackend, LeaseGrant, LeaseRegistration, LeaseRequest, RevokeRequest};
+pub use lease::{LeaseBackend, LeaseGrant, LeaseRegistration, LeaseRequest, Provision, RemoteCleanup, RevokeRequest};
 pub use provider::{Provider, ProviderRegistration, SecretRequest};
 pub use secret::SecretValue;
 

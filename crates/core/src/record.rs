@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::leasing::{Acquired, Obtained};
+use crate::leasing::{HeldLease, Obtained};
 use crate::ledger::LedgerEntry;
 use crate::mask::MaskSet;
 use crate::private_file;
@@ -51,9 +51,10 @@ pub struct LeaseRecord {
     /// Its type.
     #[serde(rename = "type")]
     pub type_name: String,
-    /// Its ledger id.
-    pub ledger_id: String,
-    /// `minted` or `reused`.
+    /// Its ledger id (`null` for static credentials, which the ledger does
+    /// not record).
+    pub ledger_id: Option<String>,
+    /// `minted`, `reused` or `static`.
     pub obtained: &'static str,
     /// When the credential expires (RFC 3339), if known.
     pub expires_at: Option<String>,
@@ -183,12 +184,16 @@ impl RunRecord {
     }
 
     /// Adds the leases held for the run, with expiry from the ledger.
-    pub fn with_leases(&mut self, config: &Config, acquired: &Acquired, entries: &[LedgerEntry]) {
-        self.leases = acquired
-            .leases
-            .iter()
+    pub fn with_leases<'a>(
+        &mut self,
+        config: &Config,
+        held: impl IntoIterator<Item = &'a HeldLease>,
+        entries: &[LedgerEntry],
+    ) {
+        self.leases = held
+            .into_iter()
             .map(|held| {
-                let entry = entries.iter().find(|e| e.id == held.entry);
+                let entry = entries.iter().find(|e| Some(&e.id) == held.entry.as_ref());
                 LeaseRecord {
                     name: held.lease.clone(),
                     type_name: config
@@ -201,9 +206,11 @@ impl RunRecord {
                     obtained: match held.obtained {
                         Obtained::Minted => "minted",
                         Obtained::Reused => "reused",
+                        Obtained::Static => "static",
                     },
-                    expires_at: entry
-                        .and_then(|e| e.expires_at)
+                    expires_at: held
+                        .expires_at
+                        .or_else(|| entry.and_then(|e| e.expires_at))
                         .map(|t| rfc3339(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t))),
                     revoke_after: held.revoke_after,
                     release: if held.revoke_after { None } else { Some("kept") },

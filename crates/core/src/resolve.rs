@@ -37,10 +37,79 @@ pub enum ResolveError {
     /// The configuration is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// One or more secrets could not be resolved (each message names the
-    /// secret, its provider and its reference).
-    #[error("{}", .0.join("\n"))]
-    Secrets(Vec<String>),
+    /// A provider could not be built from its table.
+    #[error("{error}")]
+    Provider {
+        /// The provider's config name.
+        provider: String,
+        /// Why (its message already names the table).
+        error: BackendError,
+    },
+    /// One or more secrets could not be resolved. Failures with one cause
+    /// (the same provider saying the same thing) are reported once, saying
+    /// how many secrets they affect.
+    #[error("{}", SecretFailure::grouped(.0).join("\n"))]
+    Secrets(Vec<SecretFailure>),
+}
+
+/// Why one secret did not resolve: the secret, its provider and reference,
+/// and the backend's error (with its hint) as fields.
+#[derive(Debug)]
+pub struct SecretFailure {
+    /// The secret's name.
+    pub secret: String,
+    /// The provider asked, if any.
+    pub provider: Option<String>,
+    /// What the provider was asked for.
+    pub reference: Option<String>,
+    /// What went wrong.
+    pub error: BackendError,
+}
+
+impl std::fmt::Display for SecretFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.provider, &self.reference) {
+            (Some(p), Some(r)) => write!(
+                f,
+                "secret `{}` (provider `{p}`, reference `{r}`): {}",
+                self.secret, self.error
+            ),
+            _ => write!(f, "secret `{}`: {}", self.secret, self.error),
+        }
+    }
+}
+
+impl SecretFailure {
+    /// One message per cause: failures whose provider said the same thing
+    /// (a signed-out CLI behind many secrets) become one message naming how
+    /// many secrets, and which, it affects.
+    pub fn grouped(failures: &[SecretFailure]) -> Vec<String> {
+        /// Names shown for a group; the rest are counted.
+        const SHOWN: usize = 5;
+        let mut groups: Vec<(Option<&str>, String, Vec<&SecretFailure>)> = Vec::new();
+        for failure in failures {
+            let cause = failure.error.to_string();
+            let provider = failure.provider.as_deref();
+            match groups.iter_mut().find(|(p, c, _)| *p == provider && *c == cause) {
+                Some((_, _, members)) => members.push(failure),
+                None => groups.push((provider, cause, vec![failure])),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(provider, cause, members)| match members.as_slice() {
+                [one] => one.to_string(),
+                many => {
+                    let mut names: Vec<String> = many.iter().take(SHOWN).map(|m| format!("`{}`", m.secret)).collect();
+                    if many.len() > SHOWN {
+                        names.push(format!("{} more", many.len() - SHOWN));
+                    }
+                    let from = provider.map(|p| format!(", provider `{p}`")).unwrap_or_default();
+                    format!("secrets {} ({} secrets{from}): {cause}", names.join(", "), many.len())
+                }
+            })
+            .collect()
+    }
 }
 
 /// Checks that every provider type is registered and every secret has a
@@ -264,7 +333,10 @@ pub fn build_provider(
         unknown_type(config, spec, "provider", &known)
     })?;
     let backend = backend_config(config, spec, registration.trust_sensitive, values, ctx)?;
-    (registration.factory)(&backend, ctx).map_err(|e| ResolveError::Secrets(vec![e.to_string()]))
+    (registration.factory)(&backend, ctx).map_err(|error| ResolveError::Provider {
+        provider: name.to_string(),
+        error,
+    })
 }
 
 /// Resolves the planned secrets.
@@ -323,24 +395,22 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
         }
         for name in wave {
             let secret = &config.secrets[name];
-            let failure = |provider: &str, reference: &str, cause: String| Failure {
-                name: name.clone(),
-                source: Some((provider.to_string(), reference.to_string())),
-                cause,
+            let failure = |provider: Option<String>, reference: Option<String>, error| SecretFailure {
+                secret: name.clone(),
+                provider,
+                reference,
+                error,
             };
+            // `(missing, failure)`: a missing value may fall back to the default.
             let outcome = match wave_values.remove(name) {
                 Some((_, _, Ok(value))) => Ok(value),
-                Some((provider, reference, Err(BackendError::NotFound { message }))) => {
-                    Err((true, failure(&provider, &reference, message)))
-                }
-                Some((provider, reference, Err(e))) => Err((false, failure(&provider, &reference, e.to_string()))),
+                Some((provider, reference, Err(e))) => Err((
+                    matches!(e, BackendError::NotFound { .. }),
+                    failure(Some(provider), Some(reference), e),
+                )),
                 None => Err((
                     true,
-                    Failure {
-                        name: name.clone(),
-                        source: None,
-                        cause: "it has no provider value".into(),
-                    },
+                    failure(None, None, BackendError::not_found("it has no provider value")),
                 )),
             };
             let outcome = match (outcome, &secret.default) {
@@ -348,17 +418,7 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
                     let look = lookup(&resolution.values, base);
                     expand_refs(default.expose(), &["default".into()], &look)
                         .map(SecretValue::new)
-                        .map_err(|e| {
-                            let cause = e.to_string();
-                            (
-                                false,
-                                Failure {
-                                    name: name.clone(),
-                                    source: None,
-                                    cause,
-                                },
-                            )
-                        })
+                        .map_err(|e| (false, failure(None, None, BackendError::failed(e.to_string(), None))))
                 }
                 (other, _) => other,
             };
@@ -374,103 +434,43 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
             }
         }
         if !failures.is_empty() {
-            return Err(ResolveError::Secrets(by_cause(failures)));
+            return Err(ResolveError::Secrets(failures));
         }
     }
     Ok(resolution)
 }
 
-/// A secret that could not be resolved.
-struct Failure {
-    name: String,
-    /// Its provider and reference, when a provider was asked.
-    source: Option<(String, String)>,
-    /// Why, with the fix (the backend's error).
-    cause: String,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.source {
-            Some((provider, reference)) => write!(
-                f,
-                "secret `{}` (provider `{provider}`, reference `{reference}`): {}",
-                self.name, self.cause
-            ),
-            None => write!(f, "secret `{}`: {}", self.name, self.cause),
-        }
-    }
-}
-
-/// One message per cause: secrets of one provider that failed with the
-/// very same error (op not signed in behind 32 secrets) are reported once,
-/// naming how many secrets it affects and the first few of them.
-fn by_cause(failures: Vec<Failure>) -> Vec<String> {
-    const SHOWN: usize = 5;
-    let mut groups: Vec<(Option<String>, String, Vec<Failure>)> = Vec::new();
-    for failure in failures {
-        let provider = failure.source.as_ref().map(|(p, _)| p.clone());
-        match groups
-            .iter_mut()
-            .find(|(p, cause, _)| provider.is_some() && *p == provider && *cause == failure.cause)
-        {
-            Some((_, _, members)) => members.push(failure),
-            None => groups.push((provider, failure.cause.clone(), vec![failure])),
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(provider, cause, mut members)| {
-            if members.len() == 1 {
-                return members.pop().expect("one member").to_string();
-            }
-            let count = members.len();
-            let mut names: Vec<String> = members.iter().take(SHOWN).map(|m| format!("`{}`", m.name)).collect();
-            if count > SHOWN {
-                names.push(format!("{} more", count - SHOWN));
-            }
-            format!(
-                "secrets {} ({count} secrets, provider `{}`): {cause}",
-                names.join(", "),
-                provider.unwrap_or_default()
-            )
-        })
-        .collect()
-}
-
 #[cfg(test)]
-mod tests {
+mod failure_tests {
     use super::*;
 
-    fn failure(name: &str, provider: &str, cause: &str) -> Failure {
-        Failure {
-            name: name.into(),
-            source: Some((provider.into(), format!("ref of {name}"))),
-            cause: cause.into(),
+    fn failure(secret: &str, provider: &str, message: &str) -> SecretFailure {
+        SecretFailure {
+            secret: secret.into(),
+            provider: Some(provider.into()),
+            reference: Some(format!("ref-{secret}")),
+            error: BackendError::failed(message, Some("sign in".into())),
         }
     }
 
     #[test]
-    fn one_message_per_cause_says_how_many_secrets_it_affects() {
-        let mut failures: Vec<Failure> = (0..32)
-            .map(|i| failure(&format!("S{i}"), "op", "op is not signed in\n  hint: run `op signin`"))
+    fn one_cause_behind_many_secrets_is_reported_once() {
+        let mut failures: Vec<SecretFailure> = (0..32)
+            .map(|i| failure(&format!("S{i}"), "op", "op is signed out"))
             .collect();
-        failures.push(failure("OTHER", "op", "vault `V` has no item `X`"));
-        failures.push(failure("ENV", "env", "op is not signed in\n  hint: run `op signin`"));
-        let messages = by_cause(failures);
-        assert_eq!(messages.len(), 3, "{messages:#?}");
-        assert_eq!(
-            messages[0],
-            "secrets `S0`, `S1`, `S2`, `S3`, `S4`, 27 more (32 secrets, provider `op`): op is not signed in\n  \
-             hint: run `op signin`"
+        failures.push(failure("OTHER", "op", "item not found"));
+        let messages = SecretFailure::grouped(&failures);
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].starts_with("secrets `S0`, `S1`, `S2`, `S3`, `S4`, 27 more (32 secrets, provider `op`): "),
+            "{}",
+            messages[0]
         );
+        assert_eq!(messages[0].matches("op is signed out").count(), 1);
+        assert_eq!(messages[0].matches("hint: sign in").count(), 1);
         assert_eq!(
             messages[1],
-            "secret `OTHER` (provider `op`, reference `ref of OTHER`): vault `V` has no item `X`"
-        );
-        assert!(
-            messages[2].starts_with("secret `ENV` (provider `env`"),
-            "another provider, another cause"
+            "secret `OTHER` (provider `op`, reference `ref-OTHER`): item not found\n  hint: sign in"
         );
     }
 }

@@ -19,28 +19,7 @@ use crate::config::{BackendSpec, Config, ConfigError, SourceKind};
 use crate::ledger::{hex, unix_now};
 use crate::private_file;
 
-/// How far a loaded file is trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TrustState {
-    /// The user's own file (global config, `-c`, `SESAME_CONFIG`).
-    Own,
-    /// Trusted with `sesame trust`, unchanged since.
-    Trusted,
-    /// Trusted before, but its content changed since.
-    Changed,
-    /// Never trusted.
-    Untrusted,
-    /// Everything is trusted (`SESAME_TRUST_ALL=1`).
-    TrustAll,
-}
-
-impl TrustState {
-    /// Whether trust-sensitive fields from this file count.
-    pub fn allows_sensitive(self) -> bool {
-        matches!(self, Self::Own | Self::Trusted | Self::TrustAll)
-    }
-}
+pub use crate::config::TrustState;
 
 /// One trusted file.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -20,11 +20,10 @@
 //!
 //! The parent token is `CLOUDFLARE_API_TOKEN`, else `CF_API_TOKEN`, from
 //! resolved secrets first, then the environment. The Cloudflare API client
-//! lives in [`api`] so other Cloudflare leases reuse it.
+//! lives in the `sesame-cloudflare-api` crate, so other Cloudflare leases
+//! (R2) reuse it without linking this lease.
 //!
 //! Docs: `docs/leases/cloudflare.md`.
-
-pub mod api;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -38,7 +37,9 @@ use sesame_core::{
     LeaseRequest, RevokeRequest,
 };
 
-use crate::api::{Client, GroupRef, NewToken, Owner, Policy, MISSING_PARENT, PARENT_TOKEN_VARS};
+use sesame_cloudflare_api as api;
+
+use api::{Client, GroupRef, NewToken, Owner, Policy, MISSING_PARENT, PARENT_TOKEN_VARS};
 
 /// The longest lifetime (and the default).
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);

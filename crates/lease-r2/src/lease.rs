@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
+use sesame_cloudflare_api::{
+    self as api, Client, GroupRef, NewToken, Owner, Policy, MISSING_PARENT, PARENT_TOKEN_VARS,
+};
 use sesame_core::lease::RemoteCleanup;
 use sesame_core::{
     async_trait, BackendConfig, BackendContext, BackendError, LeaseBackend, LeaseGrant, LeaseRequest, RevokeRequest,
     SecretValue,
-};
-use sesame_lease_cloudflare::api::{
-    self, Client, GroupRef, NewToken, Owner, Policy, MISSING_PARENT, PARENT_TOKEN_VARS,
 };
 use sha2::{Digest, Sha256};
 
@@ -320,6 +320,10 @@ pub async fn verify_token(
 
 #[async_trait]
 impl LeaseBackend for R2Lease {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn provision(&self) -> sesame_core::lease::Provision {
         match &self.settings.source {
             Source::Static(source) => sesame_core::lease::Provision::Static {

@@ -20,7 +20,7 @@
 //!   `com.cloudflare.edge.r2.bucket.<account>_<jurisdiction>_<bucket>`; the S3
 //!   pair is derived from it (id, SHA-256 of the value). Revoked like any
 //!   Cloudflare token. The Cloudflare API client is
-//!   [`sesame_lease_cloudflare::api`].
+//!   [`sesame_cloudflare_api`].
 //! - **temporary** mode: `/accounts/{id}/r2/temp-access-credentials`; a
 //!   session token; cannot be revoked one by one (`revocable = false`).
 //! - **static**: credentials a user made by hand, from secrets; nothing is
@@ -34,6 +34,7 @@
 //!
 //! Docs: `docs/leases/r2.md`, `docs/migration-preflight.md`.
 
+mod command;
 pub mod config;
 mod lease;
 pub mod s3;

@@ -6,15 +6,15 @@
 //! revoked one by one (only by revoking the parent token).
 //!
 //! The call goes through the shared Cloudflare client
-//! ([`sesame_lease_cloudflare::api::Client::post`]): the same auth, envelope,
+//! ([`sesame_cloudflare_api::Client::post`]): the same auth, envelope,
 //! errors and retries as every other Cloudflare call. Retrying is safe here:
 //! a duplicate only mints credentials that expire unused.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sesame_cloudflare_api::Client;
 use sesame_core::{BackendError, SecretValue};
-use sesame_lease_cloudflare::api::Client;
 
 use crate::config::Jurisdiction;
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sesame_cloudflare_api::Owner;
 use sesame_core::{BackendConfig, BackendContext, EnvSnapshot, SecretValue};
-use sesame_lease_cloudflare::api::Owner;
 
 use crate::config::{self, R2Settings, Source};
 use crate::s3::S3Credentials;

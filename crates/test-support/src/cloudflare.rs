@@ -86,11 +86,12 @@ pub use catalogue::{
     groups, permission_group, permission_group_id, permission_groups, PermissionGroup, SCOPE_ACCOUNT, SCOPE_R2_BUCKET,
     SCOPE_USER, SCOPE_ZONE,
 };
+pub use model::TempCredentialRecord;
 pub use model::{
     format_time, policy, user_resource, CreatedToken, Faults, InjectedFault, LiveTokens, RecordedBody, RequestLogEntry,
     TokenOwner, TokenRecord, TokenSpec, TokenStatus, ACCOUNT_TOKEN_QUOTA, ALL_ACCOUNTS_RESOURCE, DEFAULT_ACCOUNT_ID,
     USER_ID, USER_TOKEN_QUOTA,
 };
-pub use r2::{TempCredentialRecord, MAX_TEMP_TTL_SECS, TEMP_PERMISSIONS};
+pub use r2::{MAX_TEMP_TTL_SECS, TEMP_PERMISSIONS};
 pub use server::CloudflareStandin;
 pub use state::CloudflareHandle;

@@ -45,6 +45,23 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// What is wrong and where, without the hint.
+    pub fn message(&self) -> String {
+        match self {
+            Self::At { at, message, .. } => format!("{at}: {message}"),
+            Self::Invalid { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// How to fix it, if known.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Self::At { hint, .. } | Self::Invalid { hint, .. } => hint.as_deref(),
+            Self::Read { .. } | Self::ExplicitMissing { .. } => None,
+        }
+    }
+
     /// An error at a position.
     pub fn at(at: Location, message: impl Into<String>, hint: Option<String>) -> Self {
         Self::At {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::error::{explain_serde_message, ConfigError};
 use super::model::{BackendSpec, Config, IfMissing, Origin, SecretSpec};
 use super::source::{SourceFile, SourceKind};
-use crate::trust::TrustState;
+use super::TrustState;
 use crate::SecretValue;
 
 /// The project file's name.

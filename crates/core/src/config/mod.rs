@@ -10,4 +10,4 @@ pub use error::{did_you_mean, explain_serde_message, ConfigError};
 pub use exec::{ExecSettings, Setting};
 pub use load::{load, LoadOptions, LOCAL_FILE, PROJECT_FILE};
 pub use model::{BackendSpec, Config, IfMissing, Origin, SecretSpec};
-pub use source::{display_path, Location, SourceFile, SourceKind};
+pub use source::{display_path, Location, SourceFile, SourceKind, TrustState};

@@ -32,7 +32,7 @@ pub struct SourceFile {
     /// The file's text.
     pub text: String,
     /// Whether its trust-sensitive fields count (see [`crate::trust`]).
-    pub trust: crate::trust::TrustState,
+    pub trust: TrustState,
 }
 
 impl SourceFile {
@@ -117,6 +117,29 @@ pub fn display_path(path: &Path) -> PathBuf {
         .unwrap_or_else(|| path.to_path_buf())
 }
 
+/// How far a loaded file is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrustState {
+    /// The user's own file (global config, `-c`, `SESAME_CONFIG`).
+    Own,
+    /// Trusted with `sesame trust`, unchanged since.
+    Trusted,
+    /// Trusted before, but its content changed since.
+    Changed,
+    /// Never trusted.
+    Untrusted,
+    /// Everything is trusted (`SESAME_TRUST_ALL=1`).
+    TrustAll,
+}
+
+impl TrustState {
+    /// Whether trust-sensitive fields from this file count.
+    pub fn allows_sensitive(self) -> bool {
+        matches!(self, Self::Own | Self::Trusted | Self::TrustAll)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,7 +149,7 @@ mod tests {
             path: PathBuf::from("/nowhere/sesame.toml"),
             kind: SourceKind::Project,
             text: text.into(),
-            trust: crate::trust::TrustState::Untrusted,
+            trust: TrustState::Untrusted,
         }
     }
 

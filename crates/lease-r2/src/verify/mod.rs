@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use sesame_lease_cloudflare::api::{Client, Owner};
+use sesame_cloudflare_api::{Client, Owner};
 
 use crate::config::{R2Settings, Source};
 use crate::lease::VerifiedToken;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use sesame_lease_cloudflare::api;
+use sesame_cloudflare_api as api;
 
 use super::{Check, TokenCheck};
 

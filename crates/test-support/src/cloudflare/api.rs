@@ -9,7 +9,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
 
@@ -777,8 +777,9 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-/// The API router, serving under [`PREFIX`].
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+/// The API router, serving under [`PREFIX`], with `extra` routes (R2's)
+/// under the same fallbacks.
+pub(crate) fn router(shared: Arc<Shared>, extra: Router<Arc<Shared>>) -> Router {
     Router::new()
         .route("/client/v4/user/tokens", get(user_list).post(user_create))
         .route("/client/v4/user/tokens/verify", get(user_verify))
@@ -797,10 +798,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/client/v4/accounts/{account_id}/tokens/{token_id}",
             get(account_get).delete(account_delete),
         )
-        .route(
-            "/client/v4/accounts/{account_id}/r2/temp-access-credentials",
-            post(super::r2::temp_access_credentials),
-        )
+        .merge(extra)
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)

@@ -551,3 +551,49 @@ impl Faults {
         })
     }
 }
+
+/// Temporary credentials the stand-in issued. `Debug` shows no secret.
+#[derive(Clone, PartialEq)]
+pub struct TempCredentialRecord {
+    /// The access key id (32 hex chars).
+    pub access_key_id: String,
+    /// The secret access key (64 hex chars).
+    pub secret_access_key: String,
+    /// The session token (sent as `X-Amz-Security-Token`).
+    pub session_token: String,
+    /// The account in the path.
+    pub account_id: String,
+    /// The `cf-r2-jurisdiction` header, or `default`.
+    pub jurisdiction: String,
+    /// The bucket.
+    pub bucket: String,
+    /// One of the permissions temporary credentials can carry.
+    pub permission: String,
+    /// Key prefixes they are limited to, if any.
+    pub prefixes: Option<Vec<String>>,
+    /// Object keys they are limited to, if any.
+    pub objects: Option<Vec<String>>,
+    /// The parent access key id (an R2 token's id).
+    pub parent_access_key_id: String,
+    /// The id of the API token that asked for them.
+    pub issued_by: String,
+    /// When they were issued.
+    pub issued_on: SystemTime,
+    /// When they stop working.
+    pub expires_on: SystemTime,
+}
+
+impl fmt::Debug for TempCredentialRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TempCredentialRecord")
+            .field("access_key_id", &self.access_key_id)
+            .field("account_id", &self.account_id)
+            .field("jurisdiction", &self.jurisdiction)
+            .field("bucket", &self.bucket)
+            .field("permission", &self.permission)
+            .field("prefixes", &self.prefixes)
+            .field("objects", &self.objects)
+            .field("parent_access_key_id", &self.parent_access_key_id)
+            .finish_non_exhaustive()
+    }
+}

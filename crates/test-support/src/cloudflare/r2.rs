@@ -28,18 +28,19 @@
 //!   which is how the S3 stand-in learns them. They cannot be revoked one by
 //!   one, as on Cloudflare.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
 use serde_json::{json, Value};
 
 use super::api::{account_location, authorize_account, err, invalid_request, ok, respond, ApiError};
 use super::catalogue::groups;
-use super::model::policy_has_group;
+use super::model::{policy_has_group, TempCredentialRecord};
 use super::state::{random_id, Shared};
 
 /// The permissions temporary credentials can carry.
@@ -52,52 +53,6 @@ pub const TEMP_PERMISSIONS: [&str; 4] = [
 
 /// The longest `ttlSeconds` accepted (7 days).
 pub const MAX_TEMP_TTL_SECS: f64 = 604_800.0;
-
-/// Temporary credentials the stand-in issued. `Debug` shows no secret.
-#[derive(Clone, PartialEq)]
-pub struct TempCredentialRecord {
-    /// The access key id (32 hex chars).
-    pub access_key_id: String,
-    /// The secret access key (64 hex chars).
-    pub secret_access_key: String,
-    /// The session token (sent as `X-Amz-Security-Token`).
-    pub session_token: String,
-    /// The account in the path.
-    pub account_id: String,
-    /// The `cf-r2-jurisdiction` header, or `default`.
-    pub jurisdiction: String,
-    /// The bucket.
-    pub bucket: String,
-    /// One of [`TEMP_PERMISSIONS`].
-    pub permission: String,
-    /// Key prefixes they are limited to, if any.
-    pub prefixes: Option<Vec<String>>,
-    /// Object keys they are limited to, if any.
-    pub objects: Option<Vec<String>>,
-    /// The parent access key id (an R2 token's id).
-    pub parent_access_key_id: String,
-    /// The id of the API token that asked for them.
-    pub issued_by: String,
-    /// When they were issued.
-    pub issued_on: SystemTime,
-    /// When they stop working.
-    pub expires_on: SystemTime,
-}
-
-impl fmt::Debug for TempCredentialRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TempCredentialRecord")
-            .field("access_key_id", &self.access_key_id)
-            .field("account_id", &self.account_id)
-            .field("jurisdiction", &self.jurisdiction)
-            .field("bucket", &self.bucket)
-            .field("permission", &self.permission)
-            .field("prefixes", &self.prefixes)
-            .field("objects", &self.objects)
-            .field("parent_access_key_id", &self.parent_access_key_id)
-            .finish_non_exhaustive()
-    }
-}
 
 fn hex(len: usize) -> String {
     (0..len)
@@ -251,4 +206,12 @@ pub(crate) async fn temp_access_credentials(
             "sessionToken": record.session_token,
         }))
     }))
+}
+
+/// The R2 routes of the API, for [`super::api::router`] to serve.
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new().route(
+        "/client/v4/accounts/{account_id}/r2/temp-access-credentials",
+        post(temp_access_credentials),
+    )
 }

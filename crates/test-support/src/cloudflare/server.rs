@@ -21,6 +21,7 @@ use tower::ServiceExt;
 use super::admin;
 use super::api::{self, failure, PREFIX};
 use super::model::{InjectedFault, RequestLogEntry};
+use super::r2;
 use super::state::{CloudflareHandle, Shared};
 
 #[derive(Clone)]
@@ -95,7 +96,7 @@ async fn dispatch(
 
 async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let routers = Routers {
-        api: api::router(shared.clone()),
+        api: api::router(shared.clone(), r2::routes()),
         admin: admin::router(shared.clone()),
     };
     loop {

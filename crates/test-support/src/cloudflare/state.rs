@@ -5,10 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use super::model::{
-    normalize_policy, CreatedToken, Faults, InjectedFault, LiveTokens, RecordedBody, RequestLogEntry, TokenOwner,
-    TokenRecord, TokenSpec, TokenStatus, ACCOUNT_TOKEN_QUOTA, USER_TOKEN_QUOTA,
+    normalize_policy, CreatedToken, Faults, InjectedFault, LiveTokens, RecordedBody, RequestLogEntry,
+    TempCredentialRecord, TokenOwner, TokenRecord, TokenSpec, TokenStatus, ACCOUNT_TOKEN_QUOTA, USER_TOKEN_QUOTA,
 };
-use super::r2::TempCredentialRecord;
 
 /// Callback run when a token is created or deleted.
 pub(crate) type Hook = Arc<dyn Fn(&TokenRecord) + Send + Sync>;
