@@ -2,16 +2,36 @@
 //! as environment variables. This binary is thin: it parses arguments,
 //! wires core to the linked backends and prints what core returns.
 
+// Everything the binary prints goes through the scrubber (src/output.rs):
+// these replace the standard macros for every module declared below.
+macro_rules! println {
+    () => { $crate::output::out("\n") };
+    ($($arg:tt)*) => { $crate::output::out(&format!("{}\n", format_args!($($arg)*))) };
+}
+#[allow(unused_macros)]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::output::out(&format!($($arg)*)) };
+}
+macro_rules! eprintln {
+    () => { $crate::output::err("\n") };
+    ($($arg:tt)*) => { $crate::output::err(&format!("{}\n", format_args!($($arg)*))) };
+}
+#[allow(unused_macros)]
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::output::err(&format!($($arg)*)) };
+}
+
+mod output;
 mod app;
 use sesame::cli;
 mod commands;
-mod output;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
 fn main() {
+    output::install_panic_hook();
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
     let is_exec = matches!(cli.command, Command::Exec(_));
@@ -58,7 +78,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
-        .with_writer(std::io::stderr)
+        .with_writer(|| output::LogWriter)
         .with_target(verbose >= 2)
         .without_time()
         .init();

@@ -1,9 +1,10 @@
 //! `sesame exec -- CMD ARGS...`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::Result;
-use sesame_core::leasing;
+use sesame_core::{leasing, parent_env};
 use sesame_core::process::{exec_replace, exit_like, ChildExit, SignalRelay};
 
 use crate::app::App;
@@ -33,6 +34,7 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     let ctx = app.context().with_secrets(Arc::new(resolution.values.clone()));
     let leases = leasing::prepare(&app.config, &ctx)?;
     let ledger = app.ledger();
+    let consumed = parent_env::consumed(&leases, &ctx);
     let acquired = if leases.is_empty() {
         None
     } else {
@@ -51,10 +53,27 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     };
 
     let mut env = resolution.values;
+    let mut outputs = BTreeSet::new();
     if let Some(acquired) = &acquired {
         // A lease output replaces a secret of the same name (the child
         // token replaces the parent token).
-        env.extend(acquired.env());
+        let lease_env = acquired.env();
+        outputs.extend(lease_env.keys().cloned());
+        env.extend(lease_env);
+    }
+    let inherited: Vec<String> = app.env.names().map(str::to_string).collect();
+    let removed = parent_env::strip(&consumed, &mut env, &outputs, &app.env, inherited);
+    for (name, lease) in &removed {
+        tracing::info!(
+            "{name} is not passed to the command: lease `{lease}` consumed it (`keep_parent = true` in the lease keeps it)"
+        );
+    }
+    let remove: BTreeSet<String> = removed.into_keys().collect();
+    if let Some(name) = sesame_core::process::nul_in_env(&env) {
+        anyhow::bail!(
+            "`{}` holds a NUL byte, which an environment variable cannot carry\n  hint: check the secret's value at its provider",
+            sesame_core::config::escape(name)
+        );
     }
     let (program, rest) = args.command.split_first().expect("clap requires a command");
     let must_revoke = acquired
@@ -68,12 +87,12 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
         if interrupted != 0 {
             exit_like(ChildExit::Signal(interrupted));
         }
-        let error = exec_replace(program, rest, &env);
+        let error = exec_replace(program, rest, &env, &remove);
         eprintln!("sesame: error: {error}");
         return Ok(error.exit_status());
     }
     let relay = relay.expect("installed when leases exist");
-    let exit = relay.run(program, rest, &env);
+    let exit = relay.run(program, rest, &env, &remove);
     drop(env);
 
     if let Some(acquired) = &acquired {

@@ -55,6 +55,9 @@ pub struct PreparedLease {
     pub backend: Arc<dyn LeaseBackend>,
     /// Whether later runs may reuse it (`reuse`, default true).
     pub reuse: bool,
+    /// Whether the command may keep the parent credentials this lease
+    /// consumes (`keep_parent`, default false; see [`crate::parent_env`]).
+    pub keep_parent: bool,
     /// Hash of config and parent credentials.
     pub fingerprint: String,
     /// The lifetime to ask for.
@@ -91,8 +94,10 @@ fn prepare_one(config: &Config, spec: &BackendSpec, ctx: &BackendContext) -> Res
             ))
         }
     };
+    let keep_parent = crate::parent_env::take_keep_parent(config, &mut spec)?;
     let backend_cfg = backend_config(config, &spec, registration.trust_sensitive, &ctx.secrets, ctx)?;
-    let backend = (registration.factory)(&backend_cfg, ctx).map_err(|e| ConfigError::invalid(e.to_string(), None))?;
+    let backend = (registration.factory)(&backend_cfg, ctx)
+        .map_err(|e| ConfigError::invalid(backend_cfg.name_sources(&e.to_string()), None))?;
     let duration = backend.duration();
     if duration > backend.max_duration() {
         return Err(ConfigError::at(
@@ -123,6 +128,7 @@ fn prepare_one(config: &Config, spec: &BackendSpec, ctx: &BackendContext) -> Res
         type_name: spec.type_name.clone(),
         backend: Arc::from(backend),
         reuse,
+        keep_parent,
         fingerprint: hex(&hasher.finalize()),
         duration,
     })

@@ -15,12 +15,14 @@ pub mod failpoint;
 pub mod lease;
 pub mod leasing;
 pub mod ledger;
+pub mod parent_env;
 pub mod placeholder;
 pub mod private_file;
 pub mod process;
 pub mod provider;
 pub mod resolve;
 pub mod schema;
+pub mod scrub;
 pub mod secret;
 pub mod trust;
 

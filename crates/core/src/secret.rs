@@ -2,7 +2,9 @@
 //!
 //! Its `Debug` and `Display` never show the value, so a secret cannot reach a
 //! log line, an error message or a panic by accident. Reading the value is an
-//! explicit call to [`SecretValue::expose`], easy to find in review.
+//! explicit call to [`SecretValue::expose`], easy to find in review. Every
+//! value is registered with [`crate::scrub`] when it is created, so text
+//! that quotes it (a server's error body, say) is scrubbed too.
 
 use std::fmt;
 
@@ -19,9 +21,12 @@ use std::fmt;
 pub struct SecretValue(String);
 
 impl SecretValue {
-    /// Wraps a value.
+    /// Wraps a value and registers it with the process-wide scrubber
+    /// ([`crate::scrub`]), so no text sesame writes can show it.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        let value = value.into();
+        crate::scrub::register(&value);
+        Self(value)
     }
 
     /// The secret itself. Call this only where the value leaves sesame on
@@ -69,7 +74,7 @@ impl serde::Serialize for SecretValue {
 
 impl<'de> serde::Deserialize<'de> for SecretValue {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Self)
+        String::deserialize(deserializer).map(Self::new)
     }
 }
 

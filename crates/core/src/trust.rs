@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use std::collections::BTreeSet;
+
 use crate::config::{BackendSpec, Config, ConfigError, SourceKind};
+use crate::placeholder::{referenced_names, Substitution, ValueSource};
 use crate::ledger::{hex, unix_now};
 use crate::private_file;
 
@@ -204,4 +207,99 @@ pub fn check_backend(config: &Config, spec: &BackendSpec, sensitive: &[&str]) ->
             shown.display()
         )),
     ))
+}
+
+/// The file that makes secret `name` untrusted, if any: the file that
+/// defines it, the file that defines its provider, or (through `${NAME}` in
+/// its `default`) the file of a secret it is made from. A name that is not
+/// a configured secret is sesame's environment: the user's own.
+pub fn untrusted_origin(config: &Config, name: &str) -> Option<usize> {
+    fn walk(config: &Config, name: &str, seen: &mut BTreeSet<String>) -> Option<usize> {
+        if !seen.insert(name.to_string()) {
+            return None;
+        }
+        let spec = config.secrets.get(name)?;
+        let allows = |file: usize| config.files[file].trust.allows_sensitive();
+        if !allows(spec.origin.file) {
+            return Some(spec.origin.file);
+        }
+        if spec.value.is_some() {
+            if let Some(provider) = config.provider_of(spec).and_then(|p| config.providers.get(p)) {
+                if !allows(provider.origin.file) {
+                    return Some(provider.origin.file);
+                }
+            }
+        }
+        let default = spec.default.as_ref()?;
+        referenced_names(default.expose())
+            .into_iter()
+            .find_map(|n| walk(config, n, seen))
+    }
+    walk(config, name, &mut BTreeSet::new())
+}
+
+/// The trust check on the final table a backend parses: every value of a
+/// trust-sensitive field that was substituted from a secret (`${NAME}`), or
+/// that names one (`{ secret = "NAME" }`), must come from trusted files,
+/// whichever file holds the key.
+pub fn check_sources(
+    config: &Config,
+    spec: &BackendSpec,
+    sensitive: &[&str],
+    table: &toml::Table,
+    made: &[Substitution],
+) -> Result<(), ConfigError> {
+    let is_sensitive = |path: &[String]| path.first().is_some_and(|f| sensitive.contains(&f.as_str()));
+    let mut uses: Vec<(Vec<String>, String, String)> = made
+        .iter()
+        .filter(|s| is_sensitive(&s.path))
+        .filter_map(|s| match &s.source {
+            ValueSource::Secret(name) => Some((s.path.clone(), format!("`{}`", s.placeholder), name.clone())),
+            _ => None,
+        })
+        .collect();
+    for field in sensitive {
+        if let Some(value) = table.get(*field) {
+            let mut names = Vec::new();
+            secret_refs(value, &mut names);
+            uses.extend(
+                names
+                    .into_iter()
+                    .map(|n| (vec![field.to_string()], format!("`{{ secret = \"{n}\" }}`"), n)),
+            );
+        }
+    }
+    for (path, how, name) in uses {
+        let Some(file) = untrusted_origin(config, &name) else {
+            continue;
+        };
+        let shown = crate::config::display_path(&config.files[file].path);
+        let field = &path[0];
+        return Err(ConfigError::at(
+            config.locate(&spec.origin, &[field.clone()]),
+            format!(
+                "`{field}` in {} takes its value from {how}, and secret `{name}` comes from {}, which is not trusted",
+                spec.origin.table_name(),
+                shown.display()
+            ),
+            Some(format!(
+                "review {0}, then run `sesame trust {0}`; or define `{name}` in your global config or the environment",
+                shown.display()
+            )),
+        ));
+    }
+    Ok(())
+}
+
+fn secret_refs(value: &toml::Value, out: &mut Vec<String>) {
+    match value {
+        toml::Value::Table(t) => {
+            if let Some(toml::Value::String(name)) = t.get("secret") {
+                out.push(name.clone());
+            }
+            t.values().for_each(|v| secret_refs(v, out));
+        }
+        toml::Value::Array(items) => items.iter().for_each(|v| secret_refs(v, out)),
+        _ => {}
+    }
 }

@@ -74,6 +74,12 @@ impl fmt::Display for Hint<'_> {
     }
 }
 
+/// `text` for a message: control characters (a NUL, a newline, an escape)
+/// shown escaped, so a name cannot hide in or rewrite the terminal.
+pub fn escape(text: &str) -> String {
+    text.escape_debug().to_string()
+}
+
 /// The closest candidate to `word`, if any is close enough to be a typo.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let edits_allowed = (word.chars().count() / 3).max(1);

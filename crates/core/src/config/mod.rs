@@ -5,7 +5,7 @@ mod load;
 mod model;
 mod source;
 
-pub use error::{did_you_mean, explain_serde_message, ConfigError};
+pub use error::{did_you_mean, escape, explain_serde_message, ConfigError};
 pub use load::{load, LoadOptions, LOCAL_FILE, PROJECT_FILE};
 pub use model::{BackendSpec, Config, IfMissing, Origin, SecretSpec};
 pub use source::{display_path, Location, SourceFile, SourceKind};
