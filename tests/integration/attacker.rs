@@ -177,8 +177,9 @@ fn the_cloudflare_env_var_form_from_the_issue_is_refused() {
         listener.url
     ));
     assert_refused(&sb, &listener, "{env_var} key", &[]);
-    let err = sb.run(&["check", "--no-resolve"]).stderr();
-    assert!(err.contains("sesame.toml:4:1") && err.contains("keys are literal"), "{err}");
+    let run = sb.run(&["check", "--no-resolve"]);
+    let all = run.stdout() + &run.stderr();
+    assert!(all.contains("sesame.toml:4:1") && all.contains("keys are literal"), "{all}");
 }
 
 #[test]

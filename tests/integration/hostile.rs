@@ -7,6 +7,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 
+use sesame_test_support::cloudflare::groups;
+
 use crate::cloudflare::Cloud;
 use crate::support::Sandbox;
 
@@ -138,7 +140,7 @@ fn a_substituted_value_is_named_by_its_source_in_validation_errors() {
 /// server mints a child token; the command must not see the parent.
 #[test]
 fn the_command_never_holds_the_parent_token() {
-    let cloud = Cloud::start(&[]);
+    let cloud = Cloud::start(&[groups::ZONE_READ]);
     let mut sb = cloud.sandbox(
         "[leases.cf]\ntype = \"cloudflare\"\nenv_var = \"CF_TOKEN\"\n\n[secrets.COPY]\ndefault = \"${CLOUDFLARE_API_TOKEN}\"\n",
     );
@@ -167,7 +169,7 @@ fn the_command_never_holds_the_parent_token() {
 
 #[test]
 fn nohup_keeps_sighup_ignored_with_and_without_leases() {
-    let cloud = Cloud::start(&[]);
+    let cloud = Cloud::start(&[groups::ZONE_READ]);
     for config in [
         "[secrets.A]\ndefault = \"a\"\n",
         "[leases.cf]\ntype = \"cloudflare\"\nreuse = false\n",
@@ -193,7 +195,7 @@ fn nohup_keeps_sighup_ignored_with_and_without_leases() {
 
 #[test]
 fn a_file_that_is_not_an_executable_exits_126_in_both_modes() {
-    let cloud = Cloud::start(&[]);
+    let cloud = Cloud::start(&[groups::ZONE_READ]);
     for config in [
         "[secrets.A]\ndefault = \"a\"\n",
         "[leases.cf]\ntype = \"cloudflare\"\nreuse = false\n",

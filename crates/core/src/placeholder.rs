@@ -196,6 +196,12 @@ pub fn expand_refs(
     Ok(out)
 }
 
+/// Whether `text` holds a `${` that is never closed (checked without
+/// resolving anything, for `sesame check --no-resolve`).
+pub fn has_unclosed_ref(text: &str) -> bool {
+    expand_refs(text, &[], &|_| Some(String::new())).is_err()
+}
+
 /// The names `${NAME}` references in `text` (for ordering resolution).
 pub fn referenced_names(text: &str) -> Vec<&str> {
     let mut names = Vec::new();

@@ -46,6 +46,7 @@ pub enum ResolveError {
 /// Checks that every provider type is registered and every secret has a
 /// provider or a default.
 pub fn validate_secrets(config: &Config) -> Result<(), ConfigError> {
+    crate::trust::check_secret_names(config)?;
     for spec in config.providers.values() {
         if find_provider_type(&spec.type_name).is_none() {
             let known: Vec<&str> = provider_types().iter().map(|r| r.type_name).collect();
@@ -70,6 +71,23 @@ pub fn validate_secrets(config: &Config) -> Result<(), ConfigError> {
                 ),
                 Some("use letters, digits and `_`, not starting with a digit (e.g. `API_KEY`)".into()),
             ));
+        }
+        if let Some(default) = &secret.default {
+            let at = || config.locate(&secret.origin, &["default".into()]);
+            if default.expose().contains('\0') {
+                return Err(ConfigError::at(
+                    at(),
+                    format!("the default of secret `{}` holds a NUL byte, which an environment variable cannot carry", secret.name),
+                    Some("remove the `\\u0000` from the value".into()),
+                ));
+            }
+            if crate::placeholder::has_unclosed_ref(default.expose()) {
+                return Err(ConfigError::at(
+                    at(),
+                    format!("the default of secret `{}` holds a `${{` that is not closed", secret.name),
+                    Some("write `${NAME}`, or `$${` for a literal `${`".into()),
+                ));
+            }
         }
         if secret.value.is_none() {
             if secret.default.is_none() {

@@ -303,3 +303,49 @@ fn secret_refs(value: &toml::Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// Variables that change how the command loads code or finds programs. An
+/// untrusted project file may not set them as secrets (see
+/// docs/security.md): sesame chose field-level trust, and these are the
+/// "fields" of the command itself.
+pub const CODE_LOADING_VARS: &[&str] = &[
+    "PATH", "HOME", "SHELL", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "IFS",
+    "ZDOTDIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "NODE_OPTIONS", "NODE_PATH", "PYTHONPATH",
+    "PYTHONSTARTUP", "PYTHONHOME", "PYTHONUSERBASE", "PERL5LIB", "PERL5OPT", "PERLLIB", "RUBYLIB",
+    "RUBYOPT", "GEM_HOME", "GEM_PATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS",
+    "CLASSPATH", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_ASKPASS", "SSH_ASKPASS",
+    "GIT_EDITOR", "GIT_PAGER", "GIT_DIR", "GIT_TEMPLATE_DIR", "EDITOR", "VISUAL", "PAGER", "BROWSER",
+    "LESSOPEN", "LESSCLOSE", "MANPAGER", "TMPDIR", "SESAME_S3_HELPER",
+];
+
+/// Whether `name` changes how the command loads code or finds programs:
+/// [`CODE_LOADING_VARS`], and every `LD_*`, `DYLD_*` and `GIT_CONFIG*`.
+pub fn is_code_loading_var(name: &str) -> bool {
+    CODE_LOADING_VARS.contains(&name) || ["LD_", "DYLD_", "GIT_CONFIG"].iter().any(|p| name.starts_with(p))
+}
+
+/// Refuses a secret from an untrusted project file whose name changes how
+/// the command loads code or finds programs (`LD_PRELOAD`, `PATH`, ...).
+pub fn check_secret_names(config: &Config) -> Result<(), ConfigError> {
+    for secret in config.secrets.values() {
+        let file = &config.files[secret.origin.file];
+        if file.trust.allows_sensitive() || !is_code_loading_var(&secret.name) {
+            continue;
+        }
+        let shown = crate::config::display_path(&file.path);
+        return Err(ConfigError::at(
+            config.locate(&secret.origin, &[]),
+            format!(
+                "secret `{}` would change how the command loads code or finds programs, and {} is not trusted",
+                secret.name,
+                shown.display()
+            ),
+            Some(format!(
+                "review {0}, then run `sesame trust {0}`; or define `{1}` in your global config",
+                shown.display(),
+                secret.name
+            )),
+        ));
+    }
+    Ok(())
+}
