@@ -119,9 +119,16 @@ fn prepare_one(config: &Config, spec: &BackendSpec, ctx: &BackendContext) -> Res
     hasher.update(spec.type_name.as_bytes());
     hasher.update(toml::to_string(backend_cfg.table()).unwrap_or_default().as_bytes());
     for name in backend.consumes() {
-        let value = ctx.credential(&[&name]).map(|(_, v)| v);
+        // Read without wrapping: a consumed name may hold no secret (an API
+        // base URL), and a `SecretValue` would register it with the scrubber.
+        let value = ctx
+            .secrets
+            .get(&name)
+            .map(|v| v.expose())
+            .filter(|v| !v.is_empty())
+            .or_else(|| ctx.env.var(&name).filter(|v| !v.is_empty()));
         hasher.update(name.as_bytes());
-        hasher.update(Sha256::digest(value.as_ref().map_or("", |v| v.expose()).as_bytes()));
+        hasher.update(Sha256::digest(value.unwrap_or("").as_bytes()));
     }
     Ok(PreparedLease {
         name: spec.name.clone(),

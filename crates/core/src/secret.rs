@@ -29,6 +29,14 @@ impl SecretValue {
         Self(value)
     }
 
+    /// Wraps text that is not yet a value (a `default` as written, with
+    /// its `${NAME}` placeholders) without registering it with the
+    /// scrubber: it is literal text of a config file, which messages may
+    /// quote. What it expands to is registered when it is made.
+    pub(crate) fn template(text: String) -> Self {
+        Self(text)
+    }
+
     /// The secret itself. Call this only where the value leaves sesame on
     /// purpose: a child's environment, an API request, `get`/`export` output.
     pub fn expose(&self) -> &str {

@@ -403,7 +403,10 @@ fn policies_from_config(
                     None if key.contains(ACCOUNT_ID_PLACEHOLDER) => {
                         return Err(error(
                             "resources",
-                            format!("policy {}: resource `{key}` uses `{{account_id}}`, and `account_id` is not set", i + 1),
+                            format!(
+                                "policy {}: resource `{key}` holds the placeholder `{{account_id}}`, and `account_id` is not set",
+                                i + 1
+                            ),
                             "set `account_id` in the lease, or write the account ID into the key",
                         ))
                     }

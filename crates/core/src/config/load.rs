@@ -86,7 +86,7 @@ struct RawTables {
 struct RawSecret {
     provider: Option<String>,
     value: Option<String>,
-    default: Option<SecretValue>,
+    default: Option<String>,
     description: Option<String>,
     if_missing: Option<IfMissing>,
 }
@@ -261,7 +261,7 @@ fn apply(config: &mut Config, file: usize, tables: RawTables, prefix: &[String])
             name: name.clone(),
             provider: raw.provider,
             value: raw.value,
-            default: raw.default,
+            default: raw.default.map(SecretValue::template),
             description: raw.description,
             if_missing: raw.if_missing,
         };
