@@ -21,8 +21,8 @@ macro_rules! eprint {
     ($($arg:tt)*) => { $crate::output::err(&format!($($arg)*)) };
 }
 
-mod output;
 mod app;
+mod output;
 use sesame::cli;
 mod commands;
 

@@ -65,9 +65,7 @@ pub fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!(
-            "sesame: internal error (a bug; please report it): {message}{place}"
-        );
+        eprintln!("sesame: internal error (a bug; please report it): {message}{place}");
     }));
 }
 

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::Result;
-use sesame_core::{leasing, parent_env};
 use sesame_core::process::{exec_replace, exit_like, ChildExit, SignalRelay};
+use sesame_core::{leasing, parent_env};
 
 use crate::app::App;
 use crate::cli::{ExecArgs, GlobalArgs};

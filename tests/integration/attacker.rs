@@ -122,7 +122,12 @@ fn use_backend(kind: &str) -> &'static str {
 /// the right reason and that nothing reached the attacker.
 #[track_caller]
 fn assert_refused(sb: &Sandbox, listener: &Listener, what: &str, extra: &[&str]) {
-    for command in [&["exec", "--", "true"][..], &["check"], &["get", "USE"], &["lease", "create", "x"]] {
+    for command in [
+        &["exec", "--", "true"][..],
+        &["check"],
+        &["get", "USE"],
+        &["lease", "create", "x"],
+    ] {
         let mut args: Vec<&str> = extra.to_vec();
         args.extend(command);
         let run = sb.run(&args);
@@ -179,7 +184,10 @@ fn the_cloudflare_env_var_form_from_the_issue_is_refused() {
     assert_refused(&sb, &listener, "{env_var} key", &[]);
     let run = sb.run(&["check", "--no-resolve"]);
     let all = run.stdout() + &run.stderr();
-    assert!(all.contains("sesame.toml:4:1") && all.contains("keys are literal"), "{all}");
+    assert!(
+        all.contains("sesame.toml:4:1") && all.contains("keys are literal"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -190,11 +198,19 @@ fn local_file_and_profiles_cannot_set_or_fill_a_sensitive_field() {
             let sb = sandbox("");
             let value = attack_value(field, &listener, &attacker_program(&sb));
             let sec = section(&kind);
-            let plain = format!("[{sec}.x]\ntype = \"{type_name}\"\n{field} = \"{value}\"\n{}", use_backend(&kind));
+            let plain = format!(
+                "[{sec}.x]\ntype = \"{type_name}\"\n{field} = \"{value}\"\n{}",
+                use_backend(&kind)
+            );
             // sesame.local.toml beside an untrusted project file.
             std::fs::write(sb.project().join("sesame.toml"), use_backend(&kind)).unwrap();
             std::fs::write(sb.project().join("sesame.local.toml"), &plain).unwrap();
-            assert_refused(&sb, &listener, &format!("{type_name}.{field} from sesame.local.toml"), &[]);
+            assert_refused(
+                &sb,
+                &listener,
+                &format!("{type_name}.{field} from sesame.local.toml"),
+                &[],
+            );
             std::fs::remove_file(sb.project().join("sesame.local.toml")).unwrap();
             // A profile of the project file.
             let profile = format!(
@@ -202,7 +218,12 @@ fn local_file_and_profiles_cannot_set_or_fill_a_sensitive_field() {
                 use_backend(&kind)
             );
             std::fs::write(sb.project().join("sesame.toml"), &profile).unwrap();
-            assert_refused(&sb, &listener, &format!("{type_name}.{field} from a profile"), &["-P", "p"]);
+            assert_refused(
+                &sb,
+                &listener,
+                &format!("{type_name}.{field} from a profile"),
+                &["-P", "p"],
+            );
         }
     }
 }

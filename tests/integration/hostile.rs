@@ -88,7 +88,11 @@ fn a_server_echoing_the_parent_token_gets_it_scrubbed() {
         ] {
             let run = sb.run(args);
             let all = format!("{}{}", run.stdout(), run.stderr());
-            assert!(!all.contains(PARENT), "HTTP {status}, `{}` printed the parent token:\n{all}", args.join(" "));
+            assert!(
+                !all.contains(PARENT),
+                "HTTP {status}, `{}` printed the parent token:\n{all}",
+                args.join(" ")
+            );
             assert!(!all.contains(&PARENT[..20]), "HTTP {status}: part of the token:\n{all}");
         }
         let run = sb.run(&["exec", "--", "true"]);
@@ -110,23 +114,37 @@ fn an_op_echoing_its_token_gets_it_scrubbed() {
     let path = format!("{}:{}", sb.path("bin").display(), sb.env["PATH"]);
     sb.set("PATH", &path);
     sb.set("OP_SERVICE_ACCOUNT_TOKEN", OP_TOKEN);
-    for args in [&["-vvv", "exec", "--", "true"][..], &["-vvv", "get", "DB"], &["-vvv", "check"], &["export"]] {
+    for args in [
+        &["-vvv", "exec", "--", "true"][..],
+        &["-vvv", "get", "DB"],
+        &["-vvv", "check"],
+        &["export"],
+    ] {
         let run = sb.run(args);
         assert_ne!(run.code(), Some(0));
         let all = format!("{}{}", run.stdout(), run.stderr());
-        assert!(!all.contains(OP_TOKEN), "`{}` printed op's token:\n{all}", args.join(" "));
+        assert!(
+            !all.contains(OP_TOKEN),
+            "`{}` printed op's token:\n{all}",
+            args.join(" ")
+        );
     }
 }
 
 #[test]
 fn a_substituted_value_is_named_by_its_source_in_validation_errors() {
-    let mut sb = Sandbox::new("[leases.cf]\ntype = \"cloudflare\"\nduration = \"${CLOUDFLARE_API_TOKEN}\"\nenv_var = \"${SOME_NAME}\"\n");
+    let mut sb = Sandbox::new(
+        "[leases.cf]\ntype = \"cloudflare\"\nduration = \"${CLOUDFLARE_API_TOKEN}\"\nenv_var = \"${SOME_NAME}\"\n",
+    );
     sb.set("CLOUDFLARE_API_TOKEN", PARENT);
     sb.set("SOME_NAME", "not a name");
     let run = sb.run(&["check"]);
     let all = format!("{}{}", run.stdout(), run.stderr());
     assert!(!all.contains(PARENT), "{all}");
-    assert!(all.contains("${CLOUDFLARE_API_TOKEN}") || all.contains("${SOME_NAME}"), "{all}");
+    assert!(
+        all.contains("${CLOUDFLARE_API_TOKEN}") || all.contains("${SOME_NAME}"),
+        "{all}"
+    );
     std::fs::write(
         sb.project().join("sesame.toml"),
         "[leases.cf]\ntype = \"cloudflare\"\nenv_var = \"${SOME_NAME}\"\n",
@@ -152,7 +170,8 @@ fn the_command_never_holds_the_parent_token() {
     assert!(!out.contains(&parent), "the command holds the parent token:\n{out}");
     assert!(out.contains("CF_TOKEN="), "{out}");
     assert!(
-        run.stderr().contains("CLOUDFLARE_API_TOKEN is not passed to the command"),
+        run.stderr()
+            .contains("CLOUDFLARE_API_TOKEN is not passed to the command"),
         "{}",
         run.stderr()
     );
@@ -224,5 +243,9 @@ fn a_nul_byte_in_a_secret_value_names_the_secret() {
     .unwrap();
     let run = sb.run(&["exec", "--", "true"]);
     run.assert_code(125);
-    assert!(run.stderr().contains("WITH_NUL") && run.stderr().contains("NUL"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("WITH_NUL") && run.stderr().contains("NUL"),
+        "{}",
+        run.stderr()
+    );
 }

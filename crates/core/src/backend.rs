@@ -59,7 +59,8 @@ impl BackendConfig {
                 continue;
             }
             let debug = format!("{:?}", s.value);
-            self.sources.push((debug[1..debug.len() - 1].to_string(), s.placeholder.clone()));
+            self.sources
+                .push((debug[1..debug.len() - 1].to_string(), s.placeholder.clone()));
             self.sources.push((s.value.clone(), s.placeholder.clone()));
         }
         self

@@ -105,7 +105,11 @@ mod tests {
     #[test]
     fn parent_and_copies_go_child_token_stays() {
         let consumed = vec![
-            ("CLOUDFLARE_API_TOKEN".to_string(), "cf".to_string(), SecretValue::new("parent-token-value")),
+            (
+                "CLOUDFLARE_API_TOKEN".to_string(),
+                "cf".to_string(),
+                SecretValue::new("parent-token-value"),
+            ),
             ("CF_API_TOKEN".to_string(), "cf".to_string(), SecretValue::default()),
         ];
         let mut env: BTreeMap<String, SecretValue> = [

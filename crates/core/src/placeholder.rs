@@ -138,11 +138,7 @@ pub fn substitute(
 }
 
 /// Applies `f` to every string value (not key) below `table`.
-fn map_values(
-    table: &toml::Table,
-    path: &mut Vec<String>,
-    f: &StringMap<'_>,
-) -> Result<toml::Table, PlaceholderError> {
+fn map_values(table: &toml::Table, path: &mut Vec<String>, f: &StringMap<'_>) -> Result<toml::Table, PlaceholderError> {
     let mut out = toml::Table::new();
     for (key, value) in table {
         path.push(key.clone());
@@ -228,11 +224,7 @@ pub fn referenced_names(text: &str) -> Vec<&str> {
 /// A rewrite of one string, given its key path.
 pub type StringMap<'a> = dyn Fn(&str, &[String]) -> Result<String, PlaceholderError> + 'a;
 
-fn map_value(
-    value: &toml::Value,
-    path: &mut Vec<String>,
-    f: &StringMap<'_>,
-) -> Result<toml::Value, PlaceholderError> {
+fn map_value(value: &toml::Value, path: &mut Vec<String>, f: &StringMap<'_>) -> Result<toml::Value, PlaceholderError> {
     Ok(match value {
         toml::Value::String(s) => toml::Value::String(f(s, path)?),
         toml::Value::Table(t) => toml::Value::Table(map_values(t, path, f)?),
@@ -307,14 +299,19 @@ mod tests {
     }
 
     fn fill(t: &toml::Table) -> Result<(toml::Table, Vec<Substitution>), PlaceholderError> {
-        substitute(t, &|n: &str| (n == "K").then(|| ("api_base".to_string(), ValueSource::Env(n.into()))))
+        substitute(t, &|n: &str| {
+            (n == "K").then(|| ("api_base".to_string(), ValueSource::Env(n.into())))
+        })
     }
 
     #[test]
     fn keys_are_never_substituted() {
         let t = table("account_id = \"abc123\"\n[[policies]]\nresources = { \"acct.{account_id}\" = \"*\" }\n");
         let (filled, _) = fill(&t).unwrap();
-        assert!(filled["policies"][0]["resources"].as_table().unwrap().contains_key("acct.{account_id}"));
+        assert!(filled["policies"][0]["resources"]
+            .as_table()
+            .unwrap()
+            .contains_key("acct.{account_id}"));
         assert_eq!(placeholder_key(&t), None);
     }
 

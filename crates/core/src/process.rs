@@ -20,14 +20,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{CString, OsString};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::sync::OnceLock;
-use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::thread::JoinHandle;
 
 use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
@@ -254,9 +254,8 @@ impl Drop for SignalRelay {
 }
 
 fn exec_error(shown: &str, source: io::Error) -> ExecError {
-    match source.raw_os_error() {
-        Some(libc::ENOEXEC) => return ExecError::NotExecutable(shown.to_string()),
-        _ => {}
+    if source.raw_os_error() == Some(libc::ENOEXEC) {
+        return ExecError::NotExecutable(shown.to_string());
     }
     match source.kind() {
         io::ErrorKind::NotFound => ExecError::NotFound(shown.to_string()),

@@ -77,14 +77,20 @@ pub fn validate_secrets(config: &Config) -> Result<(), ConfigError> {
             if default.expose().contains('\0') {
                 return Err(ConfigError::at(
                     at(),
-                    format!("the default of secret `{}` holds a NUL byte, which an environment variable cannot carry", secret.name),
+                    format!(
+                        "the default of secret `{}` holds a NUL byte, which an environment variable cannot carry",
+                        secret.name
+                    ),
                     Some("remove the `\\u0000` from the value".into()),
                 ));
             }
             if crate::placeholder::has_unclosed_ref(default.expose()) {
                 return Err(ConfigError::at(
                     at(),
-                    format!("the default of secret `{}` holds a `${{` that is not closed", secret.name),
+                    format!(
+                        "the default of secret `{}` holds a `${{` that is not closed",
+                        secret.name
+                    ),
                     Some("write `${NAME}`, or `$${` for a literal `${`".into()),
                 ));
             }
@@ -268,7 +274,11 @@ pub fn backend_config(
         values
             .get(name)
             .map(|v| (v.expose().to_string(), ValueSource::Secret(name.to_string())))
-            .or_else(|| ctx.env.var(name).map(|v| (v.to_string(), ValueSource::Env(name.to_string()))))
+            .or_else(|| {
+                ctx.env
+                    .var(name)
+                    .map(|v| (v.to_string(), ValueSource::Env(name.to_string())))
+            })
     };
     let (table, made) = substitute(&spec.table, &lookup).map_err(|e| {
         ConfigError::at(
@@ -295,8 +305,7 @@ pub fn build_provider(
         unknown_type(config, spec, "provider", &known)
     })?;
     let backend = backend_config(config, spec, registration.trust_sensitive, values, ctx)?;
-    (registration.factory)(&backend, ctx)
-        .map_err(|e| ResolveError::Secrets(vec![backend.name_sources(&e.to_string())]))
+    (registration.factory)(&backend, ctx).map_err(|e| ResolveError::Secrets(vec![backend.name_sources(&e.to_string())]))
 }
 
 /// Resolves the planned secrets.

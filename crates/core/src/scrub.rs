@@ -143,9 +143,18 @@ pub fn scrub_bytes(bytes: &[u8]) -> Vec<u8> {
 /// environment are registered at start-up.
 pub fn is_credential_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE_KEY", "API_KEY", "ACCESS_KEY"]
-        .iter()
-        .any(|w| upper.contains(w))
+    [
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "CREDENTIAL",
+        "PRIVATE_KEY",
+        "API_KEY",
+        "ACCESS_KEY",
+    ]
+    .iter()
+    .any(|w| upper.contains(w))
         || upper.ends_with("_KEY")
         || upper.ends_with("_PAT")
 }

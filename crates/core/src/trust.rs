@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
 use crate::config::{BackendSpec, Config, ConfigError, SourceKind};
-use crate::placeholder::{referenced_names, Substitution, ValueSource};
 use crate::ledger::{hex, unix_now};
+use crate::placeholder::{referenced_names, Substitution, ValueSource};
 use crate::private_file;
 
 /// How far a loaded file is trusted.
@@ -276,7 +276,7 @@ pub fn check_sources(
         let shown = crate::config::display_path(&config.files[file].path);
         let field = &path[0];
         return Err(ConfigError::at(
-            config.locate(&spec.origin, &[field.clone()]),
+            config.locate(&spec.origin, std::slice::from_ref(field)),
             format!(
                 "`{field}` in {} takes its value from {how}, and secret `{name}` comes from {}, which is not trusted",
                 spec.origin.table_name(),
@@ -309,13 +309,54 @@ fn secret_refs(value: &toml::Value, out: &mut Vec<String>) {
 /// docs/security.md): sesame chose field-level trust, and these are the
 /// "fields" of the command itself.
 pub const CODE_LOADING_VARS: &[&str] = &[
-    "PATH", "HOME", "SHELL", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "IFS",
-    "ZDOTDIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "NODE_OPTIONS", "NODE_PATH", "PYTHONPATH",
-    "PYTHONSTARTUP", "PYTHONHOME", "PYTHONUSERBASE", "PERL5LIB", "PERL5OPT", "PERLLIB", "RUBYLIB",
-    "RUBYOPT", "GEM_HOME", "GEM_PATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS",
-    "CLASSPATH", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_ASKPASS", "SSH_ASKPASS",
-    "GIT_EDITOR", "GIT_PAGER", "GIT_DIR", "GIT_TEMPLATE_DIR", "EDITOR", "VISUAL", "PAGER", "BROWSER",
-    "LESSOPEN", "LESSCLOSE", "MANPAGER", "TMPDIR", "SESAME_S3_HELPER",
+    "PATH",
+    "HOME",
+    "SHELL",
+    "ENV",
+    "BASH_ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "PROMPT_COMMAND",
+    "IFS",
+    "ZDOTDIR",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "PYTHONHOME",
+    "PYTHONUSERBASE",
+    "PERL5LIB",
+    "PERL5OPT",
+    "PERLLIB",
+    "RUBYLIB",
+    "RUBYOPT",
+    "GEM_HOME",
+    "GEM_PATH",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_EXEC_PATH",
+    "GIT_ASKPASS",
+    "SSH_ASKPASS",
+    "GIT_EDITOR",
+    "GIT_PAGER",
+    "GIT_DIR",
+    "GIT_TEMPLATE_DIR",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "BROWSER",
+    "LESSOPEN",
+    "LESSCLOSE",
+    "MANPAGER",
+    "TMPDIR",
+    "SESAME_S3_HELPER",
 ];
 
 /// Whether `name` changes how the command loads code or finds programs:

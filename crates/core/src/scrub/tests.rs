@@ -19,7 +19,10 @@ fn spellings(value: &str) -> Vec<String> {
 }
 
 fn assert_clean(out: &str, values: &[String]) {
-    for value in values.iter().filter(|v| v.len() >= MIN_LEN && !MARKER.contains(v.as_str())) {
+    for value in values
+        .iter()
+        .filter(|v| v.len() >= MIN_LEN && !MARKER.contains(v.as_str()))
+    {
         assert!(!out.contains(value.as_str()), "value {value:?} survives in {out:?}");
     }
 }
@@ -33,7 +36,10 @@ fn overlapping_and_nested_values() {
     let text = "x abcd1234wxyz y abcd1234efgh z cd12";
     let out = scrub(text);
     assert_clean(&out, &values.map(String::from));
-    assert!(out.starts_with("x ") && out.contains(" y ") && out.contains(" z "), "{out}");
+    assert!(
+        out.starts_with("x ") && out.contains(" y ") && out.contains(" z "),
+        "{out}"
+    );
 }
 
 #[test]
@@ -42,8 +48,8 @@ fn multi_line_value_in_json_and_line_by_line() {
     register(pem);
     let json = serde_json::json!({ "error": pem }).to_string();
     assert!(!scrub(&json).contains("QUJDREVGR0hJSktMTU5PUA=="));
-    let logged = format!("line: QUJDREVGR0hJSktMTU5PUA==\n");
-    assert!(!scrub(&logged).contains("QUJDREVGR0hJSktMTU5PUA=="));
+    let logged = "line: QUJDREVGR0hJSktMTU5PUA==\n";
+    assert!(!scrub(logged).contains("QUJDREVGR0hJSktMTU5PUA=="));
 }
 
 #[test]
@@ -55,14 +61,17 @@ fn short_values_are_not_registered_and_text_without_values_is_untouched() {
 #[test]
 fn truncation_cuts_after_scrubbing() {
     register("Bearer-very-long-token-value-0123456789");
-    let body = format!("{{\"errors\":[{{\"message\":\"bad Authorization: Bearer-very-long-token-value-0123456789\"}}]}}{}", "x".repeat(1000));
+    let body = format!(
+        "{{\"errors\":[{{\"message\":\"bad Authorization: Bearer-very-long-token-value-0123456789\"}}]}}{}",
+        "x".repeat(1000)
+    );
     let out = scrub_truncated(&body, 200);
     assert!(!out.contains("0123456789"), "{out}");
     assert!(out.ends_with("... (cut)") && out.chars().count() < 220, "{out}");
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Values that overlap, contain each other, span lines and need
     /// quoting, mixed into text in every spelling: none survives.
