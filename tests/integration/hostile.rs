@@ -249,3 +249,52 @@ fn a_nul_byte_in_a_secret_value_names_the_secret() {
         run.stderr()
     );
 }
+
+/// The canary run for leases: every lease subcommand and the commands that
+/// build leases, at every verbosity, on the success path (the stand-in) and
+/// the error path (a hostile server). The parent never appears; a minted
+/// token appears only on `lease create`'s stdout, which asked for it.
+#[test]
+fn no_lease_command_at_any_verbosity_prints_the_parent_or_a_minted_token() {
+    let cloud = Cloud::start(&[groups::ZONE_READ]);
+    let config = "[leases.cf]\ntype = \"cloudflare\"\nenv_var = \"CF_TOKEN\"\n";
+    let sb = cloud.sandbox(config);
+    let hostile = {
+        let mut sb = Sandbox::new(config);
+        sb.set("CLOUDFLARE_API_TOKEN", &cloud.parent.value);
+        sb.set("CLOUDFLARE_API_BASE_URL", &hostile_server(403));
+        sb
+    };
+    let create = sb.run(&["lease", "create", "cf"]);
+    create.assert_code(0);
+    let child = cloud.live_children()[0].value.clone();
+    assert!(
+        create.stdout().contains(&child),
+        "lease create prints what was asked for"
+    );
+    for verbosity in [&[][..], &["-v"], &["-vv"], &["-vvv"]] {
+        for args in [
+            &["exec", "--", "true"][..],
+            &["exec", "--", "sh", "-c", "exit 3"],
+            &["exec", "--", "no-such-command-xyz"],
+            &["check"],
+            &["check", "--format", "json"],
+            &["list"],
+            &["lease", "list"],
+            &["lease", "list", "--format", "json"],
+            &["lease", "revoke", "no-such-id"],
+            &["lease", "cleanup"],
+            &["lease", "cleanup", "--remote"],
+        ] {
+            for (path, sandbox) in [("success", &sb), ("error", &hostile)] {
+                let mut argv = verbosity.to_vec();
+                argv.extend(args);
+                let run = sandbox.run(&argv);
+                let all = run.stdout() + &run.stderr();
+                let what = format!("{path}: `{}`", argv.join(" "));
+                assert!(!all.contains(&cloud.parent.value), "{what} printed the parent:\n{all}");
+                assert!(!all.contains(&child), "{what} printed a minted token:\n{all}");
+            }
+        }
+    }
+}
