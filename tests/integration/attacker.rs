@@ -272,3 +272,37 @@ fn a_trusted_key_filled_from_the_environment_still_works() {
     let run = sb.run(&["check", "--no-resolve"]);
     assert!(!run.stderr().contains("not trusted"), "{}", run.stderr());
 }
+
+/// Bad input gets a position and a clear message, never the bad bytes and
+/// never serde's own words.
+#[test]
+fn bad_input_is_located_and_explained() {
+    let sb = Sandbox::new("");
+    let cases: [(&[u8], &[&str]); 4] = [
+        (
+            b"[secrets]\nA = { default = \"x\" }\nA = { default = \"y\" }\n",
+            &["sesame.toml:3:1", "`A` is set twice"],
+        ),
+        (b"[secrets]\nA = 5\n", &["sesame.toml:2:5", "expected a secret table"]),
+        (
+            b"[secrets]\nA = { default = \"\xff\xfe\" }\n",
+            &["sesame.toml:2:18", "not valid UTF-8"],
+        ),
+        (
+            b"[secrets.A]\ndefault = \"${OPEN\"\n",
+            &["sesame.toml:2:1", "not closed"],
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(sb.project().join("sesame.toml"), text).unwrap();
+        let run = sb.run(&["check", "--no-resolve"]);
+        let all = run.stdout() + &run.stderr();
+        assert_ne!(run.code(), Some(0), "{all}");
+        for part in expected {
+            assert!(all.contains(part), "expected {part:?} in:\n{all}");
+        }
+        for serde_words in ["RawSecret", "invalid type", "\u{fffd}"] {
+            assert!(!all.contains(serde_words), "{all}");
+        }
+    }
+}
