@@ -207,6 +207,21 @@ impl SignalRelay {
         env: &BTreeMap<String, SecretValue>,
         remove: &BTreeSet<String>,
     ) -> Result<ChildExit, ExecError> {
+        self.run_configured(program, args, env, remove, |_| Ok(()))
+    }
+
+    /// Like [`SignalRelay::run`], with `configure` setting up the command
+    /// (its stdio, say) before it is spawned; if it fails, nothing runs.
+    /// The `Command` is dropped right after spawning, so sesame keeps no
+    /// copy of the child's ends.
+    pub fn run_configured(
+        &self,
+        program: &OsString,
+        args: &[OsString],
+        env: &BTreeMap<String, SecretValue>,
+        remove: &BTreeSet<String>,
+        configure: impl FnOnce(&mut Command) -> io::Result<()>,
+    ) -> Result<ChildExit, ExecError> {
         let mut command = Command::new(program);
         command.args(args);
         for name in remove {
@@ -216,9 +231,15 @@ impl SignalRelay {
             command.env(name, value.expose());
         }
         restore_ignored(&mut command);
-        crate::failpoint::hit("before-exec");
         let shown = program.to_string_lossy().into_owned();
-        let mut child = command.spawn().map_err(|source| exec_error(&shown, source))?;
+        configure(&mut command).map_err(|source| ExecError::Other {
+            program: shown.clone(),
+            source,
+        })?;
+        crate::failpoint::hit("before-exec");
+        let spawned = command.spawn();
+        drop(command);
+        let mut child = spawned.map_err(|source| exec_error(&shown, source))?;
         let pid = i32::try_from(child.id()).expect("pid fits in i32");
         self.child.store(pid, Ordering::SeqCst);
         // A terminating signal that arrived between resolution and spawn is
