@@ -2,16 +2,36 @@
 //! as environment variables. This binary is thin: it parses arguments,
 //! wires core to the linked backends and prints what core returns.
 
+// Everything the binary prints goes through the scrubber (src/output.rs):
+// these replace the standard macros for every module declared below.
+macro_rules! println {
+    () => { $crate::output::out("\n") };
+    ($($arg:tt)*) => { $crate::output::out(&format!("{}\n", format_args!($($arg)*))) };
+}
+#[allow(unused_macros)]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::output::out(&format!($($arg)*)) };
+}
+macro_rules! eprintln {
+    () => { $crate::output::err("\n") };
+    ($($arg:tt)*) => { $crate::output::err(&format!("{}\n", format_args!($($arg)*))) };
+}
+#[allow(unused_macros)]
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::output::err(&format!($($arg)*)) };
+}
+
 mod app;
+mod output;
 use sesame::cli;
 mod commands;
-mod output;
 
 use clap::FromArgMatches;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 
 fn main() {
+    output::install_panic_hook();
     let matches = cli::command().get_matches();
     let global = GlobalArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(global.verbose);
@@ -70,7 +90,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
-        .with_writer(std::io::stderr)
+        .with_writer(|| output::LogWriter)
         .with_target(verbose >= 2)
         .without_time()
         .init();

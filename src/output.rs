@@ -1,6 +1,29 @@
 //! How sesame talks to the user. Every message on stderr starts with
 //! `sesame: ` so it stands apart from the command's own output; see
 //! docs/style.md for the wording rules.
+//!
+//! The redaction boundary: everything sesame writes passes through
+//! [`sesame_core::scrub`]. `println!`, `print!`, `eprintln!` and `eprint!`
+//! are replaced for the whole binary (see `main.rs`) by [`out`] and
+//! [`err`]; the log writer and the panic hook scrub too. Only `get`,
+//! `export` and `lease create` write values unscrubbed, with their own
+//! explicit writes to stdout, because the user asked for them.
+
+use std::io::Write;
+
+use sesame_core::scrub::scrub;
+
+/// Writes `text` to stdout, scrubbed.
+pub fn out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(scrub(text).as_bytes());
+    let _ = out.flush();
+}
+
+/// Writes `text` to stderr, scrubbed.
+pub fn err(text: &str) {
+    let _ = std::io::stderr().lock().write_all(scrub(text).as_bytes());
+}
 
 /// Prints an error (with its hint lines) to stderr.
 pub fn error(err: &anyhow::Error) {
@@ -10,6 +33,40 @@ pub fn error(err: &anyhow::Error) {
 /// Prints a warning to stderr.
 pub fn warning(message: &str) {
     eprintln!("sesame: warning: {message}");
+}
+
+/// A writer for the tracing subscriber: each log line is scrubbed before it
+/// reaches stderr (the fmt layer writes one event per `write`).
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stderr()
+            .lock()
+            .write_all(&sesame_core::scrub::scrub_bytes(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Prints panics scrubbed: a panic message may quote anything.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("sesame: internal error (a bug; please report it): {message}{place}");
+    }));
 }
 
 /// The version of the JSON documents the read commands print with
@@ -28,9 +85,7 @@ pub fn json(document: serde_json::Value) -> anyhow::Result<()> {
     }
     let mut text = serde_json::to_string_pretty(&document)?;
     text.push('\n');
-    let mut out = std::io::stdout().lock();
-    std::io::Write::write_all(&mut out, text.as_bytes())?;
-    std::io::Write::flush(&mut out)?;
+    out(&text);
     Ok(())
 }
 

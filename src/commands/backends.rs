@@ -10,16 +10,18 @@ use crate::cli::{FormatArgs, ReadFormat};
 pub fn run(args: &FormatArgs) -> Result<i32> {
     let mut rows = Vec::new();
     for r in provider_types() {
-        rows.push(("provider", r.type_name, r.description));
+        rows.push(("provider", r.type_name, r.description, r.trust_sensitive));
     }
     for r in lease_types() {
-        rows.push(("lease", r.type_name, r.description));
+        rows.push(("lease", r.type_name, r.description, r.trust_sensitive));
     }
     match args.format {
         ReadFormat::Json => {
             let list: Vec<_> = rows
                 .iter()
-                .map(|(kind, name, description)| json!({"kind": kind, "type": name, "description": description}))
+                .map(|(kind, name, description, sensitive)| {
+                    json!({"kind": kind, "type": name, "description": description, "trust_sensitive": sensitive})
+                })
                 .collect();
             // docs/reference/json.md, "sesame backends".
             crate::output::json(json!({ "backends": list }))?;
@@ -27,7 +29,7 @@ pub fn run(args: &FormatArgs) -> Result<i32> {
         ReadFormat::Text => {
             let rows: Vec<Vec<String>> = rows
                 .iter()
-                .map(|(k, n, d)| vec![k.to_string(), n.to_string(), d.to_string()])
+                .map(|(k, n, d, _)| vec![k.to_string(), n.to_string(), d.to_string()])
                 .collect();
             crate::output::table(&["KIND", "TYPE", "DESCRIPTION"], &rows);
         }

@@ -1,9 +1,11 @@
 //! `sesame exec -- CMD ARGS...`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::Result;
 use sesame_core::leasing::LeaseError;
+use sesame_core::parent_env;
 use sesame_core::process::{exec_replace, exit_like, ChildExit};
 
 use super::exec_options::{mask_set, mask_wanted, RunLog};
@@ -31,6 +33,7 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     leases
         .prepare(&app.config, &ctx)
         .inspect_err(|_| log.not_run("leases", 125))?;
+    let consumed = parent_env::consumed(leases.leases(), &ctx);
     if let Err(e) = rt.block_on(leases.acquire()) {
         drop(leases);
         match e {
@@ -46,21 +49,41 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     }
     log.leases(&app.config, &leases);
     let mut env = resolution.values;
-    env.extend(leases.env());
+    // A lease output replaces a secret of the same name (the child token
+    // replaces the parent token); a parent credential a lease consumed is
+    // kept from the command.
+    let lease_env = leases.env();
+    let outputs: BTreeSet<String> = lease_env.keys().cloned().collect();
+    env.extend(lease_env);
+    let inherited: Vec<String> = app.env.names().map(str::to_string).collect();
+    let removed = parent_env::strip(&consumed, &mut env, &outputs, &app.env, inherited);
+    for (name, lease) in &removed {
+        tracing::info!(
+            "{name} is not passed to the command: lease `{lease}` consumed it (`keep_parent = true` in the lease keeps it)"
+        );
+    }
+    let remove: BTreeSet<String> = removed.into_keys().collect();
+    if let Some(name) = sesame_core::process::nul_in_env(&env) {
+        log.not_run("resolve", 125);
+        anyhow::bail!(
+            "`{}` holds a NUL byte, which an environment variable cannot carry\n  hint: check the secret's value at its provider",
+            sesame_core::config::escape(name)
+        );
+    }
     log.mask_args(&env);
     let mask = if mask { mask_set(&env) } else { None };
     let (program, rest) = args.command.split_first().expect("clap requires a command");
     if !leases.must_revoke() && mask.is_none() && !log.is_on() {
         // Nothing to do afterwards: become the command.
         exit_if_interrupted(leases.stop_catching_signals(), &mut log);
-        let error = exec_replace(program, rest, &env);
+        let error = exec_replace(program, rest, &env, &remove);
         eprintln!("sesame: error: {error}");
         return Ok(error.exit_status());
     }
     let relay = leases.signals().expect("caught with leases, masking or recording");
     let exit = match mask {
-        Some(set) => sesame_core::masked_io::run_masked(relay, program, rest, &env, set),
-        None => relay.run(program, rest, &env),
+        Some(set) => sesame_core::masked_io::run_masked(relay, program, rest, &env, &remove, set),
+        None => relay.run(program, rest, &env, &remove),
     };
     drop(env);
     let problems = rt.block_on(leases.release());

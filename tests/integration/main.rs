@@ -4,11 +4,13 @@
 
 mod support;
 
+mod attacker;
 mod canary;
 mod cli;
 mod cloudflare;
 mod config_errors;
 mod exec;
+mod hostile;
 mod json_contract;
 mod leases;
 mod mask;

@@ -178,7 +178,11 @@ fn a_lease_run_is_masked_and_recorded_without_its_credentials() {
     assert_eq!(children.len(), 1);
     assert!(cloud.live_children().is_empty(), "revoked");
     let token = &children[0].value;
-    assert_eq!(run.stdout(), "token=<concealed by sesame>", "the minted credential is masked");
+    assert_eq!(
+        run.stdout(),
+        "token=<concealed by sesame>",
+        "the minted credential is masked"
+    );
     let text = std::fs::read_to_string(&path).unwrap();
     for value in [token.as_str(), cloud.parent.value.as_str()] {
         assert!(!text.contains(value), "a credential reached the record: {text}");

@@ -160,6 +160,9 @@ impl ApiError {
     }
 }
 
+/// The most characters of a server's own text an error shows.
+const SERVER_TEXT_MAX: usize = 300;
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Cloudflare API {} {}: ", self.method, self.path)?;
@@ -167,12 +170,21 @@ impl fmt::Display for ApiError {
             ApiErrorKind::Status { status, errors, .. } => {
                 write!(f, "HTTP {status}")?;
                 if !errors.is_empty() {
-                    let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    // Server text: scrubbed and cut (it may echo anything, the
+                    // Authorization header included).
+                    let list: Vec<String> = errors
+                        .iter()
+                        .map(|e| sesame_core::scrub::scrub_truncated(&e.to_string(), SERVER_TEXT_MAX))
+                        .collect();
                     write!(f, ": {}", list.join("; "))?;
                 }
             }
             ApiErrorKind::Transport { message, .. } => f.write_str(message)?,
-            ApiErrorKind::Decode(message) => write!(f, "unexpected answer: {message}")?,
+            ApiErrorKind::Decode(message) => write!(
+                f,
+                "unexpected answer: {}",
+                sesame_core::scrub::scrub_truncated(message, SERVER_TEXT_MAX)
+            )?,
         }
         if self.attempts > 1 {
             write!(f, " (gave up after {} attempts)", self.attempts)?;

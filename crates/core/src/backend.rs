@@ -25,6 +25,9 @@ pub struct BackendConfig {
     label: String,
     table: toml::Table,
     locate: Box<Locator>,
+    /// Substituted values and the placeholder that put each there, for
+    /// [`BackendConfig::name_sources`].
+    sources: Vec<(String, String)>,
 }
 
 impl BackendConfig {
@@ -43,7 +46,39 @@ impl BackendConfig {
             label: label.into(),
             table,
             locate: Box::new(locate),
+            sources: Vec::new(),
         }
+    }
+
+    /// Records the substitutions that produced the table, so messages name
+    /// a substituted value by its placeholder instead of showing it.
+    pub(crate) fn with_substitutions(mut self, made: &[crate::placeholder::Substitution]) -> Self {
+        for s in made {
+            // `{field}` copies literal text of the same file, which may be shown.
+            if matches!(s.source, crate::placeholder::ValueSource::Field(_)) || s.value.is_empty() {
+                continue;
+            }
+            let debug = format!("{:?}", s.value);
+            self.sources
+                .push((debug[1..debug.len() - 1].to_string(), s.placeholder.clone()));
+            self.sources.push((s.value.clone(), s.placeholder.clone()));
+        }
+        self
+    }
+
+    /// `text` with every value that came from a `${NAME}` placeholder
+    /// replaced by that placeholder: a message shows a field's value only
+    /// when it is literal text of the file.
+    pub fn name_sources(&self, text: &str) -> String {
+        if self.sources.is_empty() {
+            return text.to_string();
+        }
+        let matcher = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(self.sources.iter().map(|(v, _)| v))
+            .expect("literal patterns build");
+        let names: Vec<&str> = self.sources.iter().map(|(_, p)| p.as_str()).collect();
+        matcher.replace_all(text, &names)
     }
 
     /// A config for tests: errors point nowhere in particular.
@@ -116,8 +151,8 @@ impl BackendConfig {
             };
             BackendError::Config {
                 at: (self.locate)(&path),
-                message,
-                hint,
+                message: self.name_sources(&message),
+                hint: hint.map(|h| self.name_sources(&h)),
             }
         })
     }
@@ -127,8 +162,8 @@ impl BackendConfig {
         let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
         BackendError::Config {
             at: (self.locate)(&path),
-            message: message.into(),
-            hint,
+            message: self.name_sources(&message.into()),
+            hint: hint.map(|h| self.name_sources(&h)),
         }
     }
 
@@ -232,6 +267,23 @@ impl BackendError {
         match self {
             Self::Config { hint, .. } | Self::Failed { hint, .. } => hint.as_deref(),
             Self::NotFound { .. } => None,
+        }
+    }
+
+    /// The same error with `f` applied to its message and hint (to name a
+    /// substituted value by its source instead of showing it).
+    pub fn map_text(self, f: impl Fn(&str) -> String) -> Self {
+        match self {
+            Self::Config { at, message, hint } => Self::Config {
+                at,
+                message: f(&message),
+                hint: hint.map(|h| f(&h)),
+            },
+            Self::NotFound { message } => Self::NotFound { message: f(&message) },
+            Self::Failed { message, hint } => Self::Failed {
+                message: f(&message),
+                hint: hint.map(|h| f(&h)),
+            },
         }
     }
 

@@ -16,13 +16,19 @@ pub struct EnvSnapshot {
 }
 
 impl EnvSnapshot {
-    /// Reads the current process environment.
+    /// Reads the current process environment. Variables whose names say
+    /// they hold a credential ([`crate::scrub::is_credential_name`]) are
+    /// registered with the scrubber.
     pub fn capture() -> Self {
-        Self {
-            vars: std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect(),
+        let vars: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        for (name, value) in &vars {
+            if crate::scrub::is_credential_name(name) {
+                crate::scrub::register(value);
+            }
         }
+        Self { vars }
     }
 
     /// A snapshot of exactly these variables.
@@ -40,6 +46,11 @@ impl EnvSnapshot {
     /// A variable that may hold a secret, wrapped so it cannot be printed.
     pub fn secret(&self, name: &str) -> Option<SecretValue> {
         self.vars.get(name).map(SecretValue::new)
+    }
+
+    /// The names of every variable, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.vars.keys().map(String::as_str)
     }
 
     /// Every variable, by name, for handing the whole environment to a

@@ -99,6 +99,15 @@ pub trait LeaseBackend: Send + Sync {
     /// A change in their values makes a cached lease unusable.
     fn consumes(&self) -> Vec<String>;
 
+    /// The variables (secrets or environment) holding the parent credential
+    /// this lease mints from. sesame removes them, and any variable holding
+    /// the same value, from the command's environment, so the command holds
+    /// only the short-lived credential (unless `keep_parent = true`). Default:
+    /// none, for backends that consume no parent credential.
+    fn parent_credentials(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Whether [`LeaseBackend::create`] mints new credentials or hands on
     /// existing ones; decided from the config alone (no I/O). The default
     /// is [`Provision::Mint`].

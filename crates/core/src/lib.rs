@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod ledger_view;
 pub mod mask;
 pub mod masked_io;
+pub mod parent_env;
 pub mod placeholder;
 pub mod private_file;
 pub mod process;
@@ -27,6 +28,7 @@ pub mod pty;
 pub mod record;
 pub mod resolve;
 pub mod schema;
+pub mod scrub;
 pub mod secret;
 pub mod trust;
 

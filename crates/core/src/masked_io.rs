@@ -38,10 +38,11 @@ pub fn run_masked(
     program: &OsString,
     args: &[OsString],
     env: &BTreeMap<String, SecretValue>,
+    remove: &std::collections::BTreeSet<String>,
     set: Arc<MaskSet>,
 ) -> Result<ChildExit, ExecError> {
     let mut io = None;
-    let exit = relay.run_configured(program, args, env, |command| {
+    let exit = relay.run_configured(program, args, env, remove, |command| {
         io = Some(MaskedIo::start(set, command)?);
         Ok(())
     });

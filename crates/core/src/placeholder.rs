@@ -1,13 +1,20 @@
 //! Placeholder substitution, in one place.
 //!
-//! Two forms:
+//! Two forms, both in string **values** only; keys are literal (a key that
+//! holds `${` anywhere, or a top-level key that holds `{name}`, is a config
+//! error: a placeholder must not be able to write a field name, which is
+//! what the trust check looks at):
 //! - `{field}`: filled from a top-level field of the same backend table, in
-//!   keys and string values at any depth (the seed's
-//!   `"com.cloudflare.api.account.{account_id}"`). `{{` and `}}` stand for
-//!   literal braces; braces around anything but a name are left alone.
+//!   string values at any depth. `{{` and `}}` stand for literal braces;
+//!   braces around anything but a name are left alone.
 //! - `${NAME}`: filled from another secret or, failing that, sesame's
 //!   environment, in secret `default` values and backend string fields.
 //!   `$${` stands for a literal `${`.
+//!
+//! [`substitute`] records every substitution it makes ([`Substitution`]):
+//! where, which placeholder, and where the value came from, so the trust
+//! check can follow a value to its source and messages can name the source
+//! instead of showing the value.
 //!
 //! An unknown name is an error that names it and the key path where it is.
 
@@ -34,10 +41,69 @@ impl fmt::Display for PlaceholderError {
     }
 }
 
-/// Fills `{field}` placeholders in every key and string below `table` from
-/// the table's own top-level string, integer and boolean fields.
-pub fn fill_fields(table: &toml::Table) -> Result<toml::Table, PlaceholderError> {
-    let lookup = |name: &str| -> Option<String> {
+/// Where a substituted value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueSource {
+    /// `{field}`: another field of the same table.
+    Field(String),
+    /// `${NAME}` filled from the configured secret `NAME`.
+    Secret(String),
+    /// `${NAME}` filled from sesame's environment.
+    Env(String),
+}
+
+/// One substitution [`substitute`] made.
+#[derive(Debug, Clone)]
+pub struct Substitution {
+    /// Key path of the string value it is in.
+    pub path: Vec<String>,
+    /// The placeholder as written: `{field}` or `${NAME}`.
+    pub placeholder: String,
+    /// The value put in its place.
+    pub value: String,
+    /// Where that value came from.
+    pub source: ValueSource,
+}
+
+/// The first key below `table` that holds a placeholder: `${` at any depth,
+/// or `{name}` in a top-level key (a field name). Returns its key path.
+pub fn placeholder_key(table: &toml::Table) -> Option<Vec<String>> {
+    fn walk(table: &toml::Table, path: &mut Vec<String>) -> Option<Vec<String>> {
+        for (key, value) in table {
+            path.push(key.clone());
+            let top = path.len() == 1;
+            if key.contains("${") || (top && fill_braces(key, &[], &|_| Some(String::new())).ok()? != *key) {
+                return Some(path.clone());
+            }
+            let found = match value {
+                toml::Value::Table(t) => walk(t, path),
+                toml::Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                    let toml::Value::Table(t) = item else { return None };
+                    path.push(i.to_string());
+                    let found = walk(t, path);
+                    path.pop();
+                    found
+                }),
+                _ => None,
+            };
+            if found.is_some() {
+                return found;
+            }
+            path.pop();
+        }
+        None
+    }
+    walk(table, &mut Vec::new())
+}
+
+/// Fills `{field}` placeholders, then expands `${NAME}` references, in
+/// every string value below `table` (never in keys), recording each
+/// substitution. `lookup` answers a `${NAME}` with the value and its source.
+pub fn substitute(
+    table: &toml::Table,
+    lookup: &dyn Fn(&str) -> Option<(String, ValueSource)>,
+) -> Result<(toml::Table, Vec<Substitution>), PlaceholderError> {
+    let fields = |name: &str| -> Option<String> {
         match table.get(name)? {
             toml::Value::String(s) => Some(s.clone()),
             toml::Value::Integer(i) => Some(i.to_string()),
@@ -45,8 +111,42 @@ pub fn fill_fields(table: &toml::Table) -> Result<toml::Table, PlaceholderError>
             _ => None,
         }
     };
-    let mut path = Vec::new();
-    map_table(table, &mut path, &|text, path| fill_braces(text, path, &lookup))
+    let made = std::cell::RefCell::new(Vec::new());
+    let filled = map_values(table, &mut Vec::new(), &|text, path| {
+        let braced = fill_braces(text, path, &|name| {
+            let value = fields(name)?;
+            made.borrow_mut().push(Substitution {
+                path: path.to_vec(),
+                placeholder: format!("{{{name}}}"),
+                value: value.clone(),
+                source: ValueSource::Field(name.to_string()),
+            });
+            Some(value)
+        })?;
+        expand_refs(&braced, path, &|name| {
+            let (value, source) = lookup(name)?;
+            made.borrow_mut().push(Substitution {
+                path: path.to_vec(),
+                placeholder: format!("${{{name}}}"),
+                value: value.clone(),
+                source,
+            });
+            Some(value)
+        })
+    })?;
+    Ok((filled, made.into_inner()))
+}
+
+/// Applies `f` to every string value (not key) below `table`.
+fn map_values(table: &toml::Table, path: &mut Vec<String>, f: &StringMap<'_>) -> Result<toml::Table, PlaceholderError> {
+    let mut out = toml::Table::new();
+    for (key, value) in table {
+        path.push(key.clone());
+        let new_value = map_value(value, path, f)?;
+        path.pop();
+        out.insert(key.clone(), new_value);
+    }
+    Ok(out)
 }
 
 /// Expands `${NAME}` references in `text`; `lookup` answers a name.
@@ -92,6 +192,12 @@ pub fn expand_refs(
     Ok(out)
 }
 
+/// Whether `text` holds a `${` that is never closed (checked without
+/// resolving anything, for `sesame check --no-resolve`).
+pub fn has_unclosed_ref(text: &str) -> bool {
+    expand_refs(text, &[], &|_| Some(String::new())).is_err()
+}
+
 /// The names `${NAME}` references in `text` (for ordering resolution).
 pub fn referenced_names(text: &str) -> Vec<&str> {
     let mut names = Vec::new();
@@ -118,27 +224,10 @@ pub fn referenced_names(text: &str) -> Vec<&str> {
 /// A rewrite of one string, given its key path.
 pub type StringMap<'a> = dyn Fn(&str, &[String]) -> Result<String, PlaceholderError> + 'a;
 
-/// Applies `f` to every key and string value below `table`.
-pub fn map_table(
-    table: &toml::Table,
-    path: &mut Vec<String>,
-    f: &StringMap<'_>,
-) -> Result<toml::Table, PlaceholderError> {
-    let mut out = toml::Table::new();
-    for (key, value) in table {
-        path.push(key.clone());
-        let new_key = f(key, path)?;
-        let new_value = map_value(value, path, f)?;
-        path.pop();
-        out.insert(new_key, new_value);
-    }
-    Ok(out)
-}
-
 fn map_value(value: &toml::Value, path: &mut Vec<String>, f: &StringMap<'_>) -> Result<toml::Value, PlaceholderError> {
     Ok(match value {
         toml::Value::String(s) => toml::Value::String(f(s, path)?),
-        toml::Value::Table(t) => toml::Value::Table(map_table(t, path, f)?),
+        toml::Value::Table(t) => toml::Value::Table(map_values(t, path, f)?),
         toml::Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -209,32 +298,44 @@ mod tests {
         toml::from_str(text).unwrap()
     }
 
-    #[test]
-    fn fills_account_id_in_resource_keys() {
-        let t = table(
-            "account_id = \"abc123\"\n[[policies]]\nresources = { \"com.cloudflare.api.account.{account_id}\" = \"*\" }\n",
-        );
-        let filled = fill_fields(&t).unwrap();
-        let resources = filled["policies"][0]["resources"].as_table().unwrap();
-        assert!(resources.contains_key("com.cloudflare.api.account.abc123"));
+    fn fill(t: &toml::Table) -> Result<(toml::Table, Vec<Substitution>), PlaceholderError> {
+        substitute(t, &|n: &str| {
+            (n == "K").then(|| ("api_base".to_string(), ValueSource::Env(n.into())))
+        })
     }
 
     #[test]
-    fn unknown_field_names_placeholder_and_path() {
-        let t = table("[[policies]]\nresources = { \"acct.{account_id}\" = \"*\" }\n");
-        let err = fill_fields(&t).unwrap_err();
-        assert_eq!(err.placeholder, "{account_id}");
-        assert_eq!(err.path, ["policies", "0", "resources", "acct.{account_id}"]);
-        assert!(err.to_string().contains("set `account_id`"));
+    fn keys_are_never_substituted() {
+        let t = table("account_id = \"abc123\"\n[[policies]]\nresources = { \"acct.{account_id}\" = \"*\" }\n");
+        let (filled, _) = fill(&t).unwrap();
+        assert!(filled["policies"][0]["resources"]
+            .as_table()
+            .unwrap()
+            .contains_key("acct.{account_id}"));
+        assert_eq!(placeholder_key(&t), None);
     }
 
     #[test]
-    fn braces_escape_and_non_names_stay() {
-        let t = table("a = \"x\"\nb = \"{{a}} {a} { not a name } ${HOME}\"\n");
-        assert_eq!(
-            fill_fields(&t).unwrap()["b"].as_str(),
-            Some("{a} x { not a name } ${HOME}")
-        );
+    fn placeholder_keys_are_found() {
+        for text in [
+            "env_var = \"api_base\"\n\"{env_var}\" = \"x\"\n",
+            "\"${K}\" = \"x\"\n",
+            "[[policies]]\nresources = { \"a.${K}\" = \"*\" }\n",
+        ] {
+            assert!(placeholder_key(&table(text)).is_some(), "{text}");
+        }
+    }
+
+    #[test]
+    fn substitutions_are_recorded_with_their_source() {
+        let t = table("a = \"x\"\nb = \"{{a}} {a} { not a name } ${K}\"\n");
+        let (filled, made) = fill(&t).unwrap();
+        assert_eq!(filled["b"].as_str(), Some("{a} x { not a name } api_base"));
+        assert_eq!(made.len(), 2);
+        assert_eq!(made[0].source, ValueSource::Field("a".into()));
+        assert_eq!(made[1].placeholder, "${K}");
+        let err = fill(&table("[[p]]\nr = \"{nope}\"\n")).unwrap_err();
+        assert_eq!(err.path, ["p", "0", "r"]);
     }
 
     #[test]

@@ -18,13 +18,16 @@
 //! so the shell reports the same death (`$?` is 128+N, and a shell script
 //! interrupted by Ctrl-C stops as it would without sesame).
 
-use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{CString, OsString};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::thread::JoinHandle;
 
 use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
@@ -36,6 +39,47 @@ use crate::SecretValue;
 
 /// The signals sesame relays to the command.
 pub const FORWARDED_SIGNALS: [i32; 7] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH];
+
+/// The forwarded signals that sesame's parent had set to ignored
+/// (`nohup` ignores SIGHUP), recorded before sesame installs its own
+/// handlers; they stay ignored for the command in both modes, as with env(1).
+static INHERITED_IGNORED: OnceLock<Vec<i32>> = OnceLock::new();
+
+fn inherited_ignored() -> &'static [i32] {
+    INHERITED_IGNORED.get_or_init(|| {
+        FORWARDED_SIGNALS
+            .iter()
+            .copied()
+            .filter(|&signal| {
+                // SAFETY: querying (not changing) a disposition; `old` is
+                // valid for writing.
+                unsafe {
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    libc::sigaction(signal, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+                }
+            })
+            .collect()
+    })
+}
+
+/// Sets the inherited-ignored signals back to ignored in the process about
+/// to become the command (signal-hook's handlers do not survive `exec`, an
+/// ignored disposition does).
+fn restore_ignored(command: &mut Command) {
+    let ignored = inherited_ignored().to_vec();
+    if ignored.is_empty() {
+        return;
+    }
+    // SAFETY: the closure only calls `signal`, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            for &signal in &ignored {
+                libc::signal(signal, libc::SIG_IGN);
+            }
+            Ok(())
+        });
+    }
+}
 
 /// How the command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +109,10 @@ pub enum ExecError {
     /// Not executable (exit 126, as a shell does).
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// Not a program the system can run: no `#!` line and not a binary
+    /// format the kernel knows (exit 126, as env(1) documents).
+    #[error("cannot run {0}: not an executable format (a script needs a `#!` line)")]
+    NotExecutable(String),
     /// Anything else.
     #[error("cannot run {program}: {source}")]
     Other {
@@ -97,6 +145,7 @@ impl SignalRelay {
     /// Starts catching signals. Until a child is set, a terminating signal
     /// is remembered (see [`SignalRelay::interrupted`]) instead of killing sesame.
     pub fn install() -> io::Result<Self> {
+        let ignored = inherited_ignored();
         let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED_SIGNALS)?;
         let handle = signals.handle();
         let child = Arc::new(AtomicI32::new(0));
@@ -107,6 +156,10 @@ impl SignalRelay {
             .spawn(move || {
                 for origin in signals.forever() {
                     let signal = origin.signal;
+                    if ignored.contains(&signal) {
+                        // Ignored before sesame started: still ignored.
+                        continue;
+                    }
                     let pid = child_for_thread.load(Ordering::SeqCst);
                     if pid == 0 {
                         if signal != SIGWINCH && signal != SIGUSR1 && signal != SIGUSR2 {
@@ -146,13 +199,15 @@ impl SignalRelay {
 
     /// Runs `program` with `args`, sesame's environment plus `env`, and the
     /// terminal, stdin, stdout and stderr passed through; waits for it.
+    /// Variables in `remove` are taken out of the inherited environment.
     pub fn run(
         &self,
         program: &OsString,
         args: &[OsString],
         env: &BTreeMap<String, SecretValue>,
+        remove: &BTreeSet<String>,
     ) -> Result<ChildExit, ExecError> {
-        self.run_configured(program, args, env, |_| Ok(()))
+        self.run_configured(program, args, env, remove, |_| Ok(()))
     }
 
     /// Like [`SignalRelay::run`], with `configure` setting up the command
@@ -164,13 +219,18 @@ impl SignalRelay {
         program: &OsString,
         args: &[OsString],
         env: &BTreeMap<String, SecretValue>,
+        remove: &BTreeSet<String>,
         configure: impl FnOnce(&mut Command) -> io::Result<()>,
     ) -> Result<ChildExit, ExecError> {
         let mut command = Command::new(program);
         command.args(args);
+        for name in remove {
+            command.env_remove(name);
+        }
         for (name, value) in env {
             command.env(name, value.expose());
         }
+        restore_ignored(&mut command);
         let shown = program.to_string_lossy().into_owned();
         configure(&mut command).map_err(|source| ExecError::Other {
             program: shown.clone(),
@@ -179,14 +239,7 @@ impl SignalRelay {
         crate::failpoint::hit("before-exec");
         let spawned = command.spawn();
         drop(command);
-        let mut child = spawned.map_err(|source| match source.kind() {
-            io::ErrorKind::NotFound => ExecError::NotFound(shown.clone()),
-            io::ErrorKind::PermissionDenied => ExecError::PermissionDenied(shown.clone()),
-            _ => ExecError::Other {
-                program: shown.clone(),
-                source,
-            },
-        })?;
+        let mut child = spawned.map_err(|source| exec_error(&shown, source))?;
         let pid = i32::try_from(child.id()).expect("pid fits in i32");
         self.child.store(pid, Ordering::SeqCst);
         // A terminating signal that arrived between resolution and spawn is
@@ -221,25 +274,111 @@ impl Drop for SignalRelay {
     }
 }
 
-/// Replaces sesame with the command (`execvp`): used when nothing has to
-/// happen after the command ends, so the command gets sesame's PID, its
-/// signals, its terminal and its exit status first-hand. Returns only on
-/// failure.
-pub fn exec_replace(program: &OsString, args: &[OsString], env: &BTreeMap<String, SecretValue>) -> ExecError {
-    use std::os::unix::process::CommandExt;
-    let mut command = Command::new(program);
-    command.args(args);
+fn exec_error(shown: &str, source: io::Error) -> ExecError {
+    if source.raw_os_error() == Some(libc::ENOEXEC) {
+        return ExecError::NotExecutable(shown.to_string());
+    }
+    match source.kind() {
+        io::ErrorKind::NotFound => ExecError::NotFound(shown.to_string()),
+        io::ErrorKind::PermissionDenied => ExecError::PermissionDenied(shown.to_string()),
+        _ => ExecError::Other {
+            program: shown.to_string(),
+            source,
+        },
+    }
+}
+
+/// Replaces sesame with the command: used when nothing has to happen after
+/// the command ends, so the command gets sesame's PID, its signals, its
+/// terminal and its exit status first-hand. Returns only on failure.
+///
+/// The program is looked up on PATH and started with `execve`, not
+/// `execvp`: glibc's `execvp` hands a file the kernel cannot run to
+/// `/bin/sh`, so a non-executable file would fail differently here than
+/// when sesame supervises the command. Both modes exit 126 for it.
+pub fn exec_replace(
+    program: &OsString,
+    args: &[OsString],
+    env: &BTreeMap<String, SecretValue>,
+    remove: &BTreeSet<String>,
+) -> ExecError {
+    let shown = program.to_string_lossy().into_owned();
+    let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os()
+        .filter(|(k, _)| k.to_str().is_none_or(|k| !remove.contains(k)))
+        .collect();
     for (name, value) in env {
-        command.env(name, value.expose());
+        vars.insert(name.into(), value.expose().into());
+    }
+    let cstring = |bytes: &[u8]| CString::new(bytes).ok();
+    let Some(argv) = std::iter::once(program)
+        .chain(args)
+        .map(|a| cstring(a.as_bytes()))
+        .collect::<Option<Vec<CString>>>()
+    else {
+        return ExecError::Other {
+            program: shown,
+            source: io::Error::new(io::ErrorKind::InvalidInput, "an argument holds a NUL byte"),
+        };
+    };
+    let Some(envp) = vars
+        .iter()
+        .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
+        .collect::<Option<Vec<CString>>>()
+    else {
+        return ExecError::Other {
+            program: shown,
+            source: io::Error::new(io::ErrorKind::InvalidInput, "a variable holds a NUL byte"),
+        };
+    };
+    let candidates: Vec<std::path::PathBuf> = if program.as_bytes().contains(&b'/') {
+        vec![program.into()]
+    } else {
+        let path = vars
+            .get(std::ffi::OsStr::new("PATH"))
+            .cloned()
+            .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        std::env::split_paths(&path)
+            .map(|dir| if dir.as_os_str().is_empty() { ".".into() } else { dir }.join(program))
+            .collect()
+    };
+    let argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    let envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect();
+    for &signal in inherited_ignored() {
+        // SAFETY: setting a disposition to ignored; nothing else runs here.
+        unsafe { libc::signal(signal, libc::SIG_IGN) };
     }
     crate::failpoint::hit("before-exec");
-    let source = command.exec();
-    let shown = program.to_string_lossy().into_owned();
-    match source.kind() {
-        io::ErrorKind::NotFound => ExecError::NotFound(shown),
-        io::ErrorKind::PermissionDenied => ExecError::PermissionDenied(shown),
-        _ => ExecError::Other { program: shown, source },
+    let mut denied = None;
+    for candidate in candidates {
+        let Some(path) = cstring(candidate.as_os_str().as_bytes()) else {
+            continue;
+        };
+        // SAFETY: NUL-terminated strings and NULL-terminated arrays that
+        // outlive the call; execve returns only on failure.
+        unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            // As execvp: keep searching PATH after these.
+            Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ENAMETOOLONG) => continue,
+            Some(libc::EACCES) => {
+                denied = Some(error);
+                continue;
+            }
+            _ => return exec_error(&shown, error),
+        }
     }
+    match denied {
+        Some(error) => exec_error(&shown, error),
+        None => ExecError::NotFound(shown),
+    }
+}
+
+/// The first variable whose value holds a NUL byte, which no environment
+/// variable can carry.
+pub fn nul_in_env(env: &BTreeMap<String, SecretValue>) -> Option<&str> {
+    env.iter()
+        .find(|(_, v)| v.expose().contains('\0'))
+        .map(|(k, _)| k.as_str())
 }
 
 /// Ends sesame the way the command ended: the same exit code, or death by

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::backend::{referenced_secrets, BackendConfig, BackendContext, BackendError};
 use crate::config::{did_you_mean, Config, ConfigError, IfMissing, SecretSpec};
-use crate::placeholder::{expand_refs, fill_fields, map_table, referenced_names};
+use crate::placeholder::{expand_refs, placeholder_key, referenced_names, substitute, ValueSource};
 use crate::provider::{find_provider_type, provider_types, Provider, SecretRequest};
 use crate::SecretValue;
 
@@ -115,6 +115,7 @@ impl SecretFailure {
 /// Checks that every provider type is registered and every secret has a
 /// provider or a default.
 pub fn validate_secrets(config: &Config) -> Result<(), ConfigError> {
+    crate::trust::check_secret_names(config)?;
     for spec in config.providers.values() {
         if find_provider_type(&spec.type_name).is_none() {
             let known: Vec<&str> = provider_types().iter().map(|r| r.type_name).collect();
@@ -133,9 +134,35 @@ pub fn validate_secrets(config: &Config) -> Result<(), ConfigError> {
         if !is_variable_name(&secret.name) {
             return Err(ConfigError::at(
                 config.locate(&secret.origin, &[]),
-                format!("secret name `{}` is not a valid environment variable name", secret.name),
+                format!(
+                    "secret name `{}` is not a valid environment variable name",
+                    crate::config::escape(&secret.name)
+                ),
                 Some("use letters, digits and `_`, not starting with a digit (e.g. `API_KEY`)".into()),
             ));
+        }
+        if let Some(default) = &secret.default {
+            let at = || config.locate(&secret.origin, &["default".into()]);
+            if default.expose().contains('\0') {
+                return Err(ConfigError::at(
+                    at(),
+                    format!(
+                        "the default of secret `{}` holds a NUL byte, which an environment variable cannot carry",
+                        secret.name
+                    ),
+                    Some("remove the `\\u0000` from the value".into()),
+                ));
+            }
+            if crate::placeholder::has_unclosed_ref(default.expose()) {
+                return Err(ConfigError::at(
+                    at(),
+                    format!(
+                        "the default of secret `{}` holds a `${{` that is not closed",
+                        secret.name
+                    ),
+                    Some("write `${NAME}`, or `$${` for a literal `${`".into()),
+                ));
+            }
         }
         if secret.value.is_none() {
             if secret.default.is_none() {
@@ -288,9 +315,11 @@ fn lookup<'a>(
     }
 }
 
-/// Builds the config a backend receives: trust-sensitive fields refused
-/// from untrusted files, `{field}` placeholders filled, `${NAME}`
-/// references expanded.
+/// Builds the config a backend receives, the only way a backend's table is
+/// obtained: keys must be literal; `{field}` placeholders are filled and
+/// `${NAME}` references expanded in values, each substitution recorded;
+/// then the trust check runs on the final table, following every value of
+/// a trust-sensitive field to the file it came from ([`crate::trust`]).
 pub fn backend_config(
     config: &Config,
     spec: &crate::config::BackendSpec,
@@ -298,25 +327,37 @@ pub fn backend_config(
     values: &BTreeMap<String, SecretValue>,
     ctx: &BackendContext,
 ) -> Result<BackendConfig, ConfigError> {
+    if let Some(path) = placeholder_key(&spec.table) {
+        return Err(ConfigError::at(
+            config.locate(&spec.origin, &path),
+            format!(
+                "{}: the key `{}` holds a placeholder, and keys are literal",
+                spec.origin.table_name(),
+                crate::config::escape(path.last().map_or("", String::as_str))
+            ),
+            Some("write the field name itself; `{field}` and `${NAME}` fill values only".into()),
+        ));
+    }
     crate::trust::check_backend(config, spec, sensitive)?;
-    let located = |path: &[String], message: String| {
+    let lookup = |name: &str| -> Option<(String, ValueSource)> {
+        values
+            .get(name)
+            .map(|v| (v.expose().to_string(), ValueSource::Secret(name.to_string())))
+            .or_else(|| {
+                ctx.env
+                    .var(name)
+                    .map(|v| (v.to_string(), ValueSource::Env(name.to_string())))
+            })
+    };
+    let (table, made) = substitute(&spec.table, &lookup).map_err(|e| {
         ConfigError::at(
-            config.locate(&spec.origin, path),
-            format!("{}: {message}", spec.origin.table_name()),
+            config.locate(&spec.origin, &e.path),
+            format!("{}: {e}", spec.origin.table_name()),
             None,
         )
-    };
-    let filled = fill_fields(&spec.table).map_err(|e| located(&e.path, e.to_string()))?;
-    let look = lookup(values, ctx);
-    let expanded = map_table(&filled, &mut Vec::new(), &|text, path| expand_refs(text, path, &look))
-        .map_err(|e| located(&e.path, e.to_string()))?;
-    Ok(BackendConfig::from_config(
-        config,
-        &spec.origin,
-        &spec.name,
-        &spec.type_name,
-        expanded,
-    ))
+    })?;
+    crate::trust::check_sources(config, spec, sensitive, &table, &made)?;
+    Ok(BackendConfig::from_config(config, &spec.origin, &spec.name, &spec.type_name, table).with_substitutions(&made))
 }
 
 /// Builds the configured provider `name` (no I/O), with `values` available
@@ -335,7 +376,7 @@ pub fn build_provider(
     let backend = backend_config(config, spec, registration.trust_sensitive, values, ctx)?;
     (registration.factory)(&backend, ctx).map_err(|error| ResolveError::Provider {
         provider: name.to_string(),
-        error,
+        error: error.map_text(|text| backend.name_sources(text)),
     })
 }
 

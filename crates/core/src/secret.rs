@@ -2,7 +2,9 @@
 //!
 //! Its `Debug` and `Display` never show the value, so a secret cannot reach a
 //! log line, an error message or a panic by accident. Reading the value is an
-//! explicit call to [`SecretValue::expose`], easy to find in review.
+//! explicit call to [`SecretValue::expose`], easy to find in review. Every
+//! value is registered with [`crate::scrub`] when it is created, so text
+//! that quotes it (a server's error body, say) is scrubbed too.
 
 use std::fmt;
 
@@ -19,9 +21,20 @@ use std::fmt;
 pub struct SecretValue(String);
 
 impl SecretValue {
-    /// Wraps a value.
+    /// Wraps a value and registers it with the process-wide scrubber
+    /// ([`crate::scrub`]), so no text sesame writes can show it.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        let value = value.into();
+        crate::scrub::register(&value);
+        Self(value)
+    }
+
+    /// Wraps text that is not yet a value (a `default` as written, with
+    /// its `${NAME}` placeholders) without registering it with the
+    /// scrubber: it is literal text of a config file, which messages may
+    /// quote. What it expands to is registered when it is made.
+    pub(crate) fn template(text: String) -> Self {
+        Self(text)
     }
 
     /// The secret itself. Call this only where the value leaves sesame on
@@ -69,7 +82,7 @@ impl serde::Serialize for SecretValue {
 
 impl<'de> serde::Deserialize<'de> for SecretValue {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Self)
+        String::deserialize(deserializer).map(Self::new)
     }
 }
 

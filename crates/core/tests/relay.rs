@@ -19,7 +19,9 @@ fn relay_child() {
         .map(Into::into)
         .collect();
     let relay = SignalRelay::install().unwrap();
-    let exit = relay.run(&args[0], &args[1..], &Default::default()).unwrap();
+    let exit = relay
+        .run(&args[0], &args[1..], &Default::default(), &Default::default())
+        .unwrap();
     drop(relay);
     sesame_core::process::exit_like(exit);
 }

@@ -227,7 +227,7 @@ impl CloudflareLease {
         }
         let policies = parsed
             .policies
-            .map(|list| policies_from_config(config, list))
+            .map(|list| policies_from_config(config, list, parsed.account_id.as_deref()))
             .transpose()?;
         Ok(Self {
             owner,
@@ -327,7 +327,15 @@ pub fn inherit(policies: Vec<Policy>, names: &BTreeMap<String, String>) -> Vec<P
         .collect()
 }
 
-fn policies_from_config(config: &BackendConfig, list: Vec<PolicyConfig>) -> Result<Vec<Policy>, BackendError> {
+/// `{account_id}` in a resource key, filled by this backend (core never
+/// substitutes inside keys: see docs/security.md).
+const ACCOUNT_ID_PLACEHOLDER: &str = "{account_id}";
+
+fn policies_from_config(
+    config: &BackendConfig,
+    list: Vec<PolicyConfig>,
+    account_id: Option<&str>,
+) -> Result<Vec<Policy>, BackendError> {
     let label = config.label();
     if list.is_empty() {
         return Err(config.error_at(
@@ -391,7 +399,21 @@ fn policies_from_config(config: &BackendConfig, list: Vec<PolicyConfig>) -> Resu
                         ))
                     }
                 };
-                resources.insert(key.clone(), json);
+                let key = match account_id {
+                    Some(id) => key.replace(ACCOUNT_ID_PLACEHOLDER, id),
+                    None if key.contains(ACCOUNT_ID_PLACEHOLDER) => {
+                        return Err(error(
+                            "resources",
+                            format!(
+                                "policy {}: resource `{key}` holds the placeholder `{{account_id}}`, and `account_id` is not set",
+                                i + 1
+                            ),
+                            "set `account_id` in the lease, or write the account ID into the key",
+                        ))
+                    }
+                    None => key.clone(),
+                };
+                resources.insert(key, json);
             }
             Ok(Policy {
                 id: None,
@@ -426,6 +448,10 @@ impl LeaseBackend for CloudflareLease {
 
     fn produces(&self) -> Vec<String> {
         vec![self.env_var.clone()]
+    }
+
+    fn parent_credentials(&self) -> Vec<String> {
+        PARENT_TOKEN_VARS.iter().map(|s| s.to_string()).collect()
     }
 
     fn consumes(&self) -> Vec<String> {

@@ -345,6 +345,13 @@ impl LeaseBackend for R2Lease {
         self.settings.names.values().cloned().collect()
     }
 
+    fn parent_credentials(&self) -> Vec<String> {
+        match &self.settings.source {
+            Source::Static(_) => Vec::new(),
+            _ => PARENT_TOKEN_VARS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
     fn consumes(&self) -> Vec<String> {
         match &self.settings.source {
             Source::Static(source) => source.secret_names(),

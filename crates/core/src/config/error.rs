@@ -91,6 +91,12 @@ impl fmt::Display for Hint<'_> {
     }
 }
 
+/// `text` for a message: control characters (a NUL, a newline, an escape)
+/// shown escaped, so a name cannot hide in or rewrite the terminal.
+pub fn escape(text: &str) -> String {
+    text.escape_debug().to_string()
+}
+
 /// The closest candidate to `word`, if any is close enough to be a typo.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let edits_allowed = (word.chars().count() / 3).max(1);
@@ -123,7 +129,39 @@ pub fn explain_serde_message(message: &str) -> (String, Option<String>) {
         };
         return (format!("unknown {what} `{word}`"), hint);
     }
+    if let Some((found, expected)) = first_line
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        return (
+            format!("found {found}, expected {}", plain_expected(expected)),
+            Some("docs/config.md shows the form of every key".into()),
+        );
+    }
+    if first_line.contains(" as i128") || first_line.contains("out of range") {
+        return (
+            "the number is out of range".into(),
+            Some("write a smaller number, or a string".into()),
+        );
+    }
     (first_line, None)
+}
+
+/// serde's name of what it wanted, said for people: `struct RawSecret`
+/// is a secret's table, and so on.
+fn plain_expected(expected: &str) -> String {
+    match expected.trim() {
+        "struct RawSecret" => {
+            "a secret table, e.g. `{ provider = \"env\", value = \"NAME\" }` or `{ default = \"...\" }`".into()
+        }
+        e if e.starts_with("struct ") || e == "a map" => "a table (`{ ... }`)".into(),
+        "a sequence" => "a list (`[ ... ]`)".into(),
+        "a boolean" => "`true` or `false`".into(),
+        e if e.contains("string or table") || e.contains("string or map") => {
+            "a string, or a table such as `{ secret = \"NAME\" }`".into()
+        }
+        e => e.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ struct RawTables {
 struct RawSecret {
     provider: Option<String>,
     value: Option<String>,
-    default: Option<SecretValue>,
+    default: Option<String>,
     description: Option<String>,
     if_missing: Option<IfMissing>,
 }
@@ -163,8 +163,25 @@ fn absolute(cwd: &Path, path: &Path) -> PathBuf {
 }
 
 fn read_optional(path: &Path, kind: SourceKind) -> Result<Option<(SourceFile, RawFile)>, ConfigError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    let text = match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                // Say where, never repeat the bytes.
+                let valid = String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]).into_owned();
+                let file = SourceFile {
+                    path: path.to_path_buf(),
+                    kind,
+                    text: valid.clone(),
+                    trust: TrustState::Untrusted,
+                };
+                return Err(ConfigError::at(
+                    file.location(valid.len()..valid.len()),
+                    "the file is not valid UTF-8 here",
+                    Some("save the file as UTF-8; write other bytes as `\\uXXXX` escapes in a string".into()),
+                ));
+            }
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
             return Err(ConfigError::Read {
@@ -185,8 +202,17 @@ fn read_optional(path: &Path, kind: SourceKind) -> Result<Option<(SourceFile, Ra
 
 fn parse(file: &SourceFile) -> Result<RawFile, ConfigError> {
     toml::from_str::<RawFile>(&file.text).map_err(|e| {
-        let (message, hint) = explain_serde_message(e.message());
-        let at = file.location(e.span().unwrap_or(0..0));
+        let span = e.span().unwrap_or(0..0);
+        let (message, hint) = if e.message().trim() == "duplicate key" {
+            let key = file.text.get(span.clone()).unwrap_or("").trim().trim_matches('"');
+            (
+                format!("`{}` is set twice; this is the second time", crate::config::escape(key)),
+                Some("keep one of them".to_string()),
+            )
+        } else {
+            explain_serde_message(e.message())
+        };
+        let at = file.location(span);
         ConfigError::at(at, message, hint)
     })
 }
@@ -265,7 +291,7 @@ fn apply(config: &mut Config, file: usize, tables: RawTables, prefix: &[String])
             name: name.clone(),
             provider: raw.provider,
             value: raw.value,
-            default: raw.default,
+            default: raw.default.map(SecretValue::template),
             description: raw.description,
             if_missing: raw.if_missing,
         };

@@ -6,7 +6,7 @@ mod load;
 mod model;
 mod source;
 
-pub use error::{did_you_mean, explain_serde_message, ConfigError};
+pub use error::{did_you_mean, escape, explain_serde_message, ConfigError};
 pub use exec::{ExecSettings, Setting};
 pub use load::{load, LoadOptions, LOCAL_FILE, PROJECT_FILE};
 pub use model::{BackendSpec, Config, IfMissing, Origin, SecretSpec};

@@ -26,6 +26,9 @@ pub struct PreparedLease {
     pub backend: Arc<dyn LeaseBackend>,
     /// Whether later runs may reuse it (`reuse`, default true).
     pub reuse: bool,
+    /// Whether the command may keep the parent credentials this lease
+    /// consumes (`keep_parent`, default false; see [`crate::parent_env`]).
+    pub keep_parent: bool,
     /// Hash of config and parent credentials.
     pub fingerprint: String,
     /// The lifetime to ask for.
@@ -66,9 +69,10 @@ pub(crate) fn prepare_one(
             ))
         }
     };
+    let keep_parent = crate::parent_env::take_keep_parent(config, &mut spec)?;
     let backend_cfg = backend_config(config, &spec, registration.trust_sensitive, &ctx.secrets, ctx)?;
     let backend = (registration.factory)(&backend_cfg, ctx)
-        .map_err(|e| ConfigError::invalid(e.message(), e.hint().map(str::to_string)))?;
+        .map_err(|e| ConfigError::invalid(backend_cfg.name_sources(&e.message()), e.hint().map(str::to_string)))?;
     let duration = backend.duration();
     if duration > backend.max_duration() {
         return Err(ConfigError::at(
@@ -90,15 +94,23 @@ pub(crate) fn prepare_one(
     hasher.update(spec.type_name.as_bytes());
     hasher.update(toml::to_string(backend_cfg.table()).unwrap_or_default().as_bytes());
     for name in backend.consumes() {
-        let value = ctx.credential(&[&name]).map(|(_, v)| v);
+        // Read without wrapping: a consumed name may hold no secret (an API
+        // base URL), and a `SecretValue` would register it with the scrubber.
+        let value = ctx
+            .secrets
+            .get(&name)
+            .map(|v| v.expose())
+            .filter(|v| !v.is_empty())
+            .or_else(|| ctx.env.var(&name).filter(|v| !v.is_empty()));
         hasher.update(name.as_bytes());
-        hasher.update(Sha256::digest(value.as_ref().map_or("", |v| v.expose()).as_bytes()));
+        hasher.update(Sha256::digest(value.unwrap_or("").as_bytes()));
     }
     Ok(PreparedLease {
         name: spec.name.clone(),
         type_name: spec.type_name.clone(),
         backend: Arc::from(backend),
         reuse,
+        keep_parent,
         fingerprint: hex(&hasher.finalize()),
         duration,
     })
