@@ -193,8 +193,11 @@ pub enum SecretSource {
         /// The secret's name.
         secret: String,
     },
-    /// A literal value written in the file.
-    Literal(SecretValue),
+    /// A literal written in the file. It is registered with the scrubber
+    /// when it is used as a credential ([`BackendContext::source`]), not
+    /// when it is read: the same form names non-secret things too (a
+    /// 1Password vault).
+    Literal(String),
 }
 
 impl fmt::Debug for SecretSource {
@@ -395,7 +398,7 @@ impl BackendContext {
     /// The value of a [`SecretSource`].
     pub fn source(&self, source: &SecretSource) -> Result<SecretValue, BackendError> {
         match source {
-            SecretSource::Literal(value) => Ok(value.clone()),
+            SecretSource::Literal(value) => Ok(SecretValue::new(value.clone())),
             SecretSource::Secret { secret } => self.secrets.get(secret).cloned().ok_or_else(|| {
                 BackendError::not_found(format!(
                     "secret `{secret}` (referenced by a backend field) has no value"

@@ -148,7 +148,7 @@ impl OnePasswordProvider {
             ));
         }
         let literal = |source: &Option<SecretSource>| match source {
-            Some(SecretSource::Literal(value)) => Some(value.expose().to_string()),
+            Some(SecretSource::Literal(value)) => Some(value.clone()),
             _ => None,
         };
         for (key, value) in [
@@ -216,6 +216,15 @@ impl OnePasswordProvider {
 }
 
 /// The value of a credential field, which must be set and not empty.
+/// A field that names something (`vault`, `account`): its text, which
+/// messages may show when it is written in the file.
+fn name_field(ctx: &BackendContext, source: &SecretSource, key: &str, what: &str) -> Result<String, BackendError> {
+    match source {
+        SecretSource::Literal(text) => Ok(text.clone()),
+        secret => credential(ctx, secret, key, what).map(SecretValue::into_exposed),
+    }
+}
+
 pub(crate) fn credential(
     ctx: &BackendContext,
     source: &SecretSource,
@@ -297,14 +306,14 @@ impl Provider for OnePasswordProvider {
         };
         let vault = match &self.vault {
             None => None,
-            Some(source) => match credential(ctx, source, "vault", "vault") {
+            Some(source) => match name_field(ctx, source, "vault", "vault") {
                 Ok(vault) => Some(vault),
                 Err(e) => return requests.iter().map(|_| Err(e.clone())).collect(),
             },
         };
         let references: Vec<Result<Reference, BackendError>> = requests
             .iter()
-            .map(|r| Reference::parse(&r.reference, vault.as_ref().map(SecretValue::expose)))
+            .map(|r| Reference::parse(&r.reference, vault.as_deref()))
             .collect();
         // Each distinct reference is resolved once.
         let mut distinct: Vec<&Reference> = Vec::new();
@@ -336,13 +345,13 @@ impl Provider for OnePasswordProvider {
                 } => {
                     let account = match account {
                         None => Ok(None),
-                        Some(source) => credential(ctx, source, "account", "account").map(Some),
+                        Some(source) => name_field(ctx, source, "account", "account").map(Some),
                     };
                     match account {
                         Ok(account) => {
                             let settings = cli::OpCli {
                                 op_path: op_path.clone(),
-                                account: account.map(|a| a.expose().to_string()),
+                                account,
                             };
                             batch::resolve_cli(ctx, &settings, token, limits, &distinct).await
                         }
