@@ -22,6 +22,7 @@ pub mod provider;
 pub mod resolve;
 pub mod schema;
 pub mod secret;
+pub mod secret_fields;
 pub mod trust;
 
 pub use backend::{BackendConfig, BackendContext, BackendError, SecretSource};

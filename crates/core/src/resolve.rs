@@ -54,10 +54,12 @@ pub fn validate_secrets(config: &Config) -> Result<(), ConfigError> {
     }
     if let Some(default) = &config.default_provider {
         if !config.providers.contains_key(default) {
-            return Err(ConfigError::invalid(
-                format!("default_provider names `{default}`, which is not a configured provider"),
-                Some(provider_hint(config, default)),
-            ));
+            let message = format!("default_provider names `{default}`, which is not a configured provider");
+            let hint = Some(provider_hint(config, default));
+            return Err(match &config.default_provider_origin {
+                Some(origin) => ConfigError::at(config.locate(origin, &[]), message, hint),
+                None => ConfigError::invalid(message, hint),
+            });
         }
     }
     for secret in config.secrets.values() {
@@ -69,17 +71,13 @@ pub fn validate_secrets(config: &Config) -> Result<(), ConfigError> {
             ));
         }
         if secret.value.is_none() {
-            if secret.default.is_none() {
-                return Err(ConfigError::at(
-                    config.locate(&secret.origin, &[]),
-                    format!("secret `{}` has neither `value` nor `default`", secret.name),
-                    Some("add `value = \"...\"` (what the provider looks up) or `default = \"...\"`".into()),
-                ));
-            }
+            // fnox's environment fallback: `NAME = {}` reads `$NAME`.
             continue;
         }
         match config.provider_of(secret) {
             Some(p) if config.providers.contains_key(p) => {}
+            // fnox falls back to the default; resolution warns.
+            Some(_) if secret.default.is_some() => {}
             Some(p) => {
                 return Err(ConfigError::at(
                     config.locate(&secret.origin, &["provider".into()]),
@@ -156,6 +154,30 @@ fn dependencies(config: &Config, secret: &SecretSpec) -> Vec<String> {
         );
     }
     deps
+}
+
+/// The provider a secret goes to, if it is configured.
+fn configured_provider<'a>(config: &'a Config, secret: &'a SecretSpec) -> Option<&'a str> {
+    config.provider_of(secret).filter(|p| config.providers.contains_key(*p))
+}
+
+/// fnox's rule for a secret with neither `value` nor `default`: the
+/// variable of the same name in sesame's environment, `json_path`/`line`
+/// applied.
+fn environment_fallback(secret: &SecretSpec, ctx: &BackendContext) -> Result<SecretValue, (bool, String)> {
+    let name = &secret.name;
+    let value = ctx.env.secret(name).ok_or_else(|| {
+        (
+            true,
+            format!("secret `{name}` has no `value` and environment variable `{name}` is not set"),
+        )
+    })?;
+    match &secret.extract {
+        Some(extract) => extract
+            .apply(&value)
+            .map_err(|e| (false, format!("secret `{name}` (from the environment): {e}"))),
+        None => Ok(value),
+    }
 }
 
 /// Orders the `wanted` secrets (all when `None`) and what they depend on
@@ -278,7 +300,7 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
         let mut batches: BTreeMap<String, Vec<SecretRequest>> = BTreeMap::new();
         for name in wave {
             let secret = &config.secrets[name];
-            if let (Some(reference), Some(provider)) = (&secret.value, config.provider_of(secret)) {
+            if let (Some(reference), Some(provider)) = (&secret.value, configured_provider(config, secret)) {
                 batches.entry(provider.to_string()).or_default().push(SecretRequest {
                     name: name.clone(),
                     reference: reference.clone(),
@@ -324,7 +346,15 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
         for name in wave {
             let secret = &config.secrets[name];
             let outcome = match wave_values.remove(name) {
-                Some((_, _, Ok(value))) => Ok(value),
+                Some((provider, reference, Ok(value))) => match &secret.extract {
+                    Some(extract) => extract.apply(&value).map_err(|e| {
+                        (
+                            false,
+                            format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {e}"),
+                        )
+                    }),
+                    None => Ok(value),
+                },
                 Some((provider, reference, Err(BackendError::NotFound { message }))) => Err((
                     true,
                     format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {message}"),
@@ -333,7 +363,18 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
                     false,
                     format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {e}"),
                 )),
-                None => Err((true, format!("secret `{name}` has no provider value"))),
+                None => match (&secret.value, config.provider_of(secret)) {
+                    (Some(_), Some(provider)) => {
+                        // Validation let this through because of the default.
+                        resolution.warnings.push(format!(
+                            "secret `{name}` uses provider `{provider}`, which is not configured{}; using its default",
+                            config.profile.as_deref().map(|p| format!(" in profile `{p}`")).unwrap_or_default()
+                        ));
+                        Err((true, String::new()))
+                    }
+                    _ if secret.default.is_some() => Err((true, String::new())),
+                    _ => environment_fallback(secret, base),
+                },
             };
             let outcome = match (outcome, &secret.default) {
                 (Err((true, _)), Some(default)) => {
