@@ -25,6 +25,7 @@ pub struct BackendConfig {
     label: String,
     table: toml::Table,
     locate: Box<Locator>,
+    dir: Option<std::path::PathBuf>,
 }
 
 impl BackendConfig {
@@ -43,6 +44,7 @@ impl BackendConfig {
             label: label.into(),
             table,
             locate: Box::new(locate),
+            dir: None,
         }
     }
 
@@ -64,7 +66,8 @@ impl BackendConfig {
     ) -> Self {
         let file = config.files[origin.file].clone();
         let base = origin.path.clone();
-        Self::new(
+        let dir = file.path.parent().map(std::path::Path::to_path_buf);
+        let mut built = Self::new(
             name,
             type_name,
             origin.table_name(),
@@ -74,7 +77,15 @@ impl BackendConfig {
                 path.extend(below.iter().cloned());
                 file.locate(&path).to_string()
             },
-        )
+        );
+        built.dir = dir;
+        built
+    }
+
+    /// The directory of the file the table was written in, against which
+    /// relative paths in it are read; `None` in tests.
+    pub fn config_dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_deref()
     }
 
     /// The table's name (`cf` in `[leases.cf]`).

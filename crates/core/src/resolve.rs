@@ -336,11 +336,16 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
         let answered = futures_util::future::join_all(calls).await;
         let mut wave_values = BTreeMap::new();
         for (provider, results) in answered {
+            // An encrypted value or a literal is data, not a name: leave it
+            // out of messages.
+            let hide = providers[&provider].reference_is_sensitive();
             for (request, result) in batches[&provider].iter().zip(results) {
-                wave_values.insert(
-                    request.name.clone(),
-                    (provider.clone(), request.reference.clone(), result),
-                );
+                let reference = if hide {
+                    format!("<{} characters, not shown>", request.reference.chars().count())
+                } else {
+                    request.reference.clone()
+                };
+                wave_values.insert(request.name.clone(), (provider.clone(), reference, result));
             }
         }
         for name in wave {
