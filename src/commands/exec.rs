@@ -19,11 +19,15 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     // that arrives while secrets resolve or leases are minted must not kill
     // sesame with credentials half-minted. Without leases there is nothing
     // to clean up, and the default action (dying by the signal) is right.
-    let relay = if app.config.leases.is_empty() {
+    // `as_file` secrets are removed when the command ends, so sesame must
+    // wait for it, as with leases.
+    let has_files = app.config.secrets.values().any(|s| s.as_file);
+    let relay = if app.config.leases.is_empty() && !has_files {
         None
     } else {
         Some(SignalRelay::install()?)
     };
+    crate::secret_env::sweep_files(&app);
     let rt = super::runtime()?;
     let resolution = super::resolve_secrets(&app, &rt, None)?;
     if let Some(relay) = &relay {
@@ -50,16 +54,17 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
         Some(acquired?)
     };
 
-    let mut env = resolution.values;
+    let (mut env, files) = crate::secret_env::for_exec(&app, resolution.values)?;
     if let Some(acquired) = &acquired {
         // A lease output replaces a secret of the same name (the child
         // token replaces the parent token).
         env.extend(acquired.env());
     }
     let (program, rest) = args.command.split_first().expect("clap requires a command");
-    let must_revoke = acquired
-        .as_ref()
-        .is_some_and(|a| a.leases.iter().any(|l| l.revoke_after));
+    let must_revoke = files.is_some()
+        || acquired
+            .as_ref()
+            .is_some_and(|a| a.leases.iter().any(|l| l.revoke_after));
     if !must_revoke {
         // Nothing to do afterwards: become the command. Stop catching
         // signals first, and honour one that arrived in the meantime.
@@ -72,9 +77,10 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
         eprintln!("sesame: error: {error}");
         return Ok(error.exit_status());
     }
-    let relay = relay.expect("installed when leases exist");
+    let relay = relay.expect("installed when leases or files exist");
     let exit = relay.run(program, rest, &env);
     drop(env);
+    drop(files);
 
     if let Some(acquired) = &acquired {
         for problem in rt.block_on(leasing::release(acquired, &ctx, &ledger)) {

@@ -10,6 +10,7 @@ pub mod lease;
 pub mod list;
 pub mod r2;
 pub mod schema;
+pub mod set;
 pub mod trust;
 
 use anyhow::Result;

@@ -168,8 +168,10 @@ inventory::submit! {
     ProviderRegistration {
         type_name: "age",
         description: "values encrypted with age in the config (fnox's format)",
-        // Who `sesame set` encrypts to decides who can read the secret.
-        trust_sensitive: &["recipients"],
+        // Decrypting sends nothing anywhere. `recipients` decides who can
+        // read what `sesame set` encrypts, so `set` itself refuses them
+        // from an untrusted file; reading fnox projects needs no trust.
+        trust_sensitive: &[],
         factory: AgeProvider::from_config,
         schema: sesame_core::schema::table_schema::<AgeConfig>,
     }
