@@ -7,6 +7,7 @@ use sesame::cli;
 mod commands;
 mod config_edit;
 mod secret_env;
+mod validate;
 mod output;
 
 use clap::Parser;

@@ -29,6 +29,9 @@ pub struct Resolution {
     pub values: BTreeMap<String, SecretValue>,
     /// Secrets left out under `if_missing = "warn"`, with the reason.
     pub warnings: Vec<String>,
+    /// Other things the user should hear about (a secret whose provider is
+    /// not configured took its default).
+    pub notices: Vec<String>,
 }
 
 /// Why resolution failed.
@@ -371,7 +374,7 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
                 None => match (&secret.value, config.provider_of(secret)) {
                     (Some(_), Some(provider)) => {
                         // Validation let this through because of the default.
-                        resolution.warnings.push(format!(
+                        resolution.notices.push(format!(
                             "secret `{name}` uses provider `{provider}`, which is not configured{}; using its default",
                             config.profile.as_deref().map(|p| format!(" in profile `{p}`")).unwrap_or_default()
                         ));
