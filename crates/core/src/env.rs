@@ -42,6 +42,12 @@ impl EnvSnapshot {
         self.vars.get(name).map(SecretValue::new)
     }
 
+    /// Every variable's name (to pass the whole environment to a child
+    /// process through [`EnvSnapshot::secret`]).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.vars.keys().map(String::as_str)
+    }
+
     /// True if the variable is set and not empty.
     pub fn is_set(&self, name: &str) -> bool {
         self.vars.get(name).is_some_and(|v| !v.is_empty())
