@@ -41,6 +41,11 @@ impl Provider for PlainProvider {
     async fn resolve(&self, _ctx: &BackendContext, request: &SecretRequest) -> Result<SecretValue, BackendError> {
         Ok(SecretValue::new(request.reference.clone()))
     }
+
+    /// The reference is the value: keep it out of messages.
+    fn reference_is_sensitive(&self) -> bool {
+        true
+    }
 }
 
 inventory::submit! {
