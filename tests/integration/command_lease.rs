@@ -57,7 +57,8 @@ fn reuse_takes_the_ledger_entry_and_cleanup_or_revoke_runs_revoke_command() {
         assert_eq!(run.stdout(), "tok-1-1800\n");
     }
     assert_eq!(std::fs::read_to_string(sb.path("scripts/runs")).unwrap(), "run\n");
-    sb.run(&["lease", "revoke", "--all"]).assert_code(0);
+    // Revoke by the credential's id at the service (the command's lease_id).
+    sb.run(&["lease", "revoke", "lease-1"]).assert_code(0);
     assert_eq!(std::fs::read_to_string(sb.path("scripts/revoked")).unwrap(), "lease-1\n");
 }
 
