@@ -10,6 +10,7 @@ mod cloudflare;
 mod config_errors;
 mod exec;
 mod fnox_age;
+mod fnox_corpus;
 mod fnox_fields;
 mod command_lease;
 mod json_contract;

@@ -40,7 +40,14 @@ pub struct BackendSchema {
 /// The whole schema, given every provider and lease type's part.
 pub fn config_schema(providers: Vec<BackendSchema>, leases: Vec<BackendSchema>) -> Value {
     let mut definitions = Map::new();
-    let provider_variants = variants("provider", providers, &mut definitions, &[]);
+    let provider_daemon_cache = (
+        "daemon_cache",
+        json!({
+            "type": "boolean",
+            "description": "fnox's daemon cache switch; sesame has no daemon and ignores it."
+        }),
+    );
+    let provider_variants = variants("provider", providers, &mut definitions, &[provider_daemon_cache]);
     let lease_reuse = (
         "reuse",
         json!({

@@ -268,7 +268,11 @@ fn apply(config: &mut Config, file: usize, tables: RawTables, prefix: &[String])
     if tables.env.is_some() {
         config.env = tables.env;
     }
-    for (name, table) in tables.providers {
+    for (name, mut table) in tables.providers {
+        // fnox's per-provider daemon cache switch: sesame has no daemon.
+        if matches!(table.get("daemon_cache"), Some(toml::Value::Boolean(_))) {
+            table.remove("daemon_cache");
+        }
         let spec = backend_spec(config, name.clone(), table, origin("providers", &name))?;
         config.providers.insert(name, spec);
     }
