@@ -6,9 +6,9 @@ mod app;
 use sesame::cli;
 mod commands;
 mod config_edit;
+mod output;
 mod secret_env;
 mod validate;
-mod output;
 
 use clap::Parser;
 

@@ -20,11 +20,7 @@ pub fn run(global: &GlobalArgs, args: &SetArgs) -> Result<i32> {
     if !resolve::is_variable_name(&args.name) {
         bail!("`{}` is not a valid environment variable name", args.name);
     }
-    let Some(provider) = args
-        .provider
-        .clone()
-        .or_else(|| app.config.default_provider.clone())
-    else {
+    let Some(provider) = args.provider.clone().or_else(|| app.config.default_provider.clone()) else {
         bail!("name the provider with --provider (e.g. `--provider age`)");
     };
     if !app.config.providers.contains_key(&provider) {

@@ -19,7 +19,11 @@ fn setup(reuse: bool) -> Sandbox {
     )
     .unwrap();
     let revoke = dir.join("revoke.sh");
-    std::fs::write(&revoke, format!("#!/bin/sh\necho \"$FNOX_LEASE_ID\" >> {}/revoked\n", dir.display())).unwrap();
+    std::fs::write(
+        &revoke,
+        format!("#!/bin/sh\necho \"$FNOX_LEASE_ID\" >> {}/revoked\n", dir.display()),
+    )
+    .unwrap();
     for f in [&create, &revoke] {
         std::process::Command::new("chmod").arg("+x").arg(f).status().unwrap();
     }
@@ -42,9 +46,16 @@ fn credentials_reach_the_command_and_are_revoked_after() {
     let run = sb.run(&["exec", "--", "sh", "-c", "echo $MY_TOKEN"]);
     run.assert_code(0);
     assert_eq!(run.stdout(), "tok-1-1800\n");
-    assert_eq!(std::fs::read_to_string(sb.path("scripts/revoked")).unwrap(), "lease-1\n");
+    assert_eq!(
+        std::fs::read_to_string(sb.path("scripts/revoked")).unwrap(),
+        "lease-1\n"
+    );
     let list = sb.run(&["lease", "list", "--format", "json"]);
-    assert!(!list.stdout().contains("custom"), "revoked leases leave the ledger: {}", list.stdout());
+    assert!(
+        !list.stdout().contains("custom"),
+        "revoked leases leave the ledger: {}",
+        list.stdout()
+    );
 }
 
 #[test]
@@ -59,7 +70,10 @@ fn reuse_takes_the_ledger_entry_and_cleanup_or_revoke_runs_revoke_command() {
     assert_eq!(std::fs::read_to_string(sb.path("scripts/runs")).unwrap(), "run\n");
     // Revoke by the credential's id at the service (the command's lease_id).
     sb.run(&["lease", "revoke", "lease-1"]).assert_code(0);
-    assert_eq!(std::fs::read_to_string(sb.path("scripts/revoked")).unwrap(), "lease-1\n");
+    assert_eq!(
+        std::fs::read_to_string(sb.path("scripts/revoked")).unwrap(),
+        "lease-1\n"
+    );
 }
 
 #[test]
@@ -67,7 +81,11 @@ fn an_untrusted_file_cannot_set_the_commands() {
     let sb = setup(false);
     let run = sb.run(&["exec", "--", "true"]);
     assert_ne!(run.code(), Some(0));
-    assert!(run.stderr().contains("create_command") && run.stderr().contains("not trusted"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("create_command") && run.stderr().contains("not trusted"),
+        "{}",
+        run.stderr()
+    );
     assert!(!sb.path("scripts/runs").exists(), "the command ran");
 }
 
@@ -76,7 +94,10 @@ fn errors_are_clear_and_never_show_credentials() {
     for (script, expect) in [
         ("echo 'tok-canary-9 denied' >&2; exit 4", "exit status 4"),
         ("echo 'tok-canary-9'", "did not print valid JSON"),
-        ("echo '{\"lease_id\":\"x\",\"token\":\"tok-canary-9\"}'", "no `credentials` key"),
+        (
+            "echo '{\"lease_id\":\"x\",\"token\":\"tok-canary-9\"}'",
+            "no `credentials` key",
+        ),
     ] {
         let sb = Sandbox::new(&format!(
             "[leases.custom]\ntype = \"command\"\ncreate_command = \"\"\"{script}\"\"\"\n"
@@ -84,7 +105,11 @@ fn errors_are_clear_and_never_show_credentials() {
         sb.trust_project();
         let run = sb.run(&["exec", "-vvv", "--", "true"]);
         assert_ne!(run.code(), Some(0));
-        assert!(run.stderr().contains("lease `custom`") || run.stderr().contains("custom"), "{}", run.stderr());
+        assert!(
+            run.stderr().contains("lease `custom`") || run.stderr().contains("custom"),
+            "{}",
+            run.stderr()
+        );
         assert!(run.stderr().contains(expect), "{script}: {}", run.stderr());
         if expect != "exit status 4" {
             assert!(!run.stderr().contains("tok-canary-9"), "{}", run.stderr());

@@ -58,10 +58,7 @@ fn fnox_written_values_resolve_to_what_fnox_resolved() {
 
 #[test]
 fn key_file_relative_to_the_config_and_sesame_variable() {
-    let config = fixture("fnox.toml").replace(
-        "recipients = [",
-        "key_file = \"keys/key.txt\", recipients = [",
-    );
+    let config = fixture("fnox.toml").replace("recipients = [", "key_file = \"keys/key.txt\", recipients = [");
     let sb = Sandbox::new(&config);
     sb.write("project/keys/key.txt", &fixture("key.txt"));
     sb.run(&["get", "DB_PASSWORD"]).assert_code(0);
@@ -141,7 +138,14 @@ fn set_refuses_recipients_from_an_untrusted_file() {
 #[test]
 fn wrong_key_corrupt_value_and_missing_identity_name_the_secret_only() {
     let config = fixture("fnox.toml");
-    let ciphertext = config.split("value = \"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let ciphertext = config
+        .split("value = \"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
     // Wrong key.
     let (other, _) = keygen();
     let mut sb = Sandbox::new(&config);
@@ -180,7 +184,11 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
-    let out = Command::new("base64").arg("-w0").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn();
+    let out = Command::new("base64")
+        .arg("-w0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn();
     let mut child = out.unwrap();
     child.stdin.take().unwrap().write_all(bytes).unwrap();
     String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()

@@ -48,10 +48,17 @@ fn as_file_left_by_kill_9_is_removed_by_the_next_run_and_by_cleanup() {
         // SIGKILL sesame; its command (sleep) goes on, and must be ended too.
         child.kill().unwrap();
         child.wait().unwrap();
-        let _ = std::process::Command::new("pkill").args(["-KILL", "-P", &child.id().to_string()]).status();
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-P", &child.id().to_string()])
+            .status();
         assert!(path.exists(), "SIGKILL leaves the file behind");
         sb.run(follow_up).assert_code(0);
-        assert!(!path.exists(), "`sesame {}` did not remove {}", follow_up.join(" "), path.display());
+        assert!(
+            !path.exists(),
+            "`sesame {}` did not remove {}",
+            follow_up.join(" "),
+            path.display()
+        );
     }
 }
 
@@ -73,12 +80,21 @@ fn json_path_and_line_pick_parts_and_exclude_each_other() {
     ));
     let run = sb.run(&["check", "--no-resolve"]);
     assert_ne!(run.code(), Some(0));
-    assert!(run.stderr().contains("sesame.toml:4:") && run.stderr().contains("mutually exclusive"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("sesame.toml:4:") && run.stderr().contains("mutually exclusive"),
+        "{}",
+        run.stderr()
+    );
     let sb = Sandbox::new(&format!(
         "{PLAIN}[secrets]\nX = {{ provider = \"plain\", value = \"a\\nb\", line = 5 }}\n"
     ));
     let run = sb.run(&["get", "X"]);
-    assert!(run.stderr().contains("line = 5 is out of range: the value has 2 line(s)"), "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .contains("line = 5 is out of range: the value has 2 line(s)"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
@@ -104,7 +120,11 @@ fn environment_fallback_forms_read_the_variable_also_in_profiles() {
     let run = sb.run(&["exec", "--", "sh", "-c", "echo \"$A,${B-unset},$C\""]);
     run.assert_code(0);
     assert_eq!(run.stdout(), "a,unset,c\n");
-    assert!(run.stderr().contains("environment variable `B` is not set"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("environment variable `B` is not set"),
+        "{}",
+        run.stderr()
+    );
     let run = sb.run(&["-P", "ci", "exec", "--", "sh", "-c", "echo \"$A,$D\""]);
     run.assert_code(0);
     assert_eq!(run.stdout(), "a,d\n");
@@ -119,12 +139,20 @@ fn provider_only_in_a_profile_falls_back_to_the_default_with_a_warning() {
     let run = sb.run(&["exec", "--", "sh", "-c", "echo $TOKEN"]);
     run.assert_code(0);
     assert_eq!(run.stdout(), "dev-token\n");
-    assert!(run.stderr().contains("provider `vault`, which is not configured"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("provider `vault`, which is not configured"),
+        "{}",
+        run.stderr()
+    );
     let run = sb.run(&["-P", "prod", "exec", "--", "sh", "-c", "echo $TOKEN"]);
     assert_eq!(run.stdout(), "secret/token\n");
     let run = sb.run(&["check"]);
     run.assert_code(0);
-    assert!(run.stdout().contains("provider vault is not configured"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("provider vault is not configured"),
+        "{}",
+        run.stdout()
+    );
 }
 
 #[test]
@@ -132,7 +160,11 @@ fn default_provider_error_is_located() {
     let sb = Sandbox::new(&format!("default_provider = \"nope\"\n{PLAIN}"));
     let run = sb.run(&["check", "--no-resolve"]);
     assert_eq!(run.code(), Some(1));
-    assert!(run.stdout().contains("sesame.toml:1:1: default_provider names `nope`"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("sesame.toml:1:1: default_provider names `nope`"),
+        "{}",
+        run.stdout()
+    );
     let run = sb.run(&["list"]);
     assert_eq!(run.code(), Some(1), "list must fail where check fails");
     assert!(run.stderr().contains("sesame.toml:1:1"), "{}", run.stderr());
@@ -146,7 +178,10 @@ fn check_validates_every_profile_and_names_it() {
     let run = sb.run(&["check", "--no-resolve"]);
     assert_eq!(run.code(), Some(1));
     let out = run.stdout();
-    assert!(out.contains("profile prod") && out.contains("unknown provider type `vaultx`"), "{out}");
+    assert!(
+        out.contains("profile prod") && out.contains("unknown provider type `vaultx`"),
+        "{out}"
+    );
     let run = sb.run(&["list"]);
     assert_eq!(run.code(), Some(1));
     assert!(run.stderr().contains("(profile `prod`)"), "{}", run.stderr());
@@ -157,7 +192,11 @@ fn unclosed_placeholder_fails_check_without_resolving() {
     let sb = Sandbox::new("[secrets]\nA = { default = \"x ${B\" }\n");
     let run = sb.run(&["check", "--no-resolve"]);
     assert_eq!(run.code(), Some(1));
-    assert!(run.stdout().contains("sesame.toml:2:") && run.stdout().contains("is not closed"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("sesame.toml:2:") && run.stdout().contains("is not closed"),
+        "{}",
+        run.stdout()
+    );
 }
 
 #[test]

@@ -353,37 +353,38 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
         }
         for name in wave {
             let secret = &config.secrets[name];
-            let outcome = match wave_values.remove(name) {
-                Some((provider, reference, Ok(value))) => match &secret.extract {
-                    Some(extract) => extract.apply(&value).map_err(|e| {
-                        (
-                            false,
-                            format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {e}"),
-                        )
-                    }),
-                    None => Ok(value),
-                },
-                Some((provider, reference, Err(BackendError::NotFound { message }))) => Err((
-                    true,
-                    format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {message}"),
-                )),
-                Some((provider, reference, Err(e))) => Err((
-                    false,
-                    format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {e}"),
-                )),
-                None => match (&secret.value, config.provider_of(secret)) {
-                    (Some(_), Some(provider)) => {
-                        // Validation let this through because of the default.
-                        resolution.notices.push(format!(
+            let outcome =
+                match wave_values.remove(name) {
+                    Some((provider, reference, Ok(value))) => match &secret.extract {
+                        Some(extract) => extract.apply(&value).map_err(|e| {
+                            (
+                                false,
+                                format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {e}"),
+                            )
+                        }),
+                        None => Ok(value),
+                    },
+                    Some((provider, reference, Err(BackendError::NotFound { message }))) => Err((
+                        true,
+                        format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {message}"),
+                    )),
+                    Some((provider, reference, Err(e))) => Err((
+                        false,
+                        format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {e}"),
+                    )),
+                    None => match (&secret.value, config.provider_of(secret)) {
+                        (Some(_), Some(provider)) => {
+                            // Validation let this through because of the default.
+                            resolution.notices.push(format!(
                             "secret `{name}` uses provider `{provider}`, which is not configured{}; using its default",
                             config.profile.as_deref().map(|p| format!(" in profile `{p}`")).unwrap_or_default()
                         ));
-                        Err((true, String::new()))
-                    }
-                    _ if secret.default.is_some() => Err((true, String::new())),
-                    _ => environment_fallback(secret, base),
-                },
-            };
+                            Err((true, String::new()))
+                        }
+                        _ if secret.default.is_some() => Err((true, String::new())),
+                        _ => environment_fallback(secret, base),
+                    },
+                };
             let outcome = match (outcome, &secret.default) {
                 (Err((true, _)), Some(default)) => {
                     let look = lookup(&resolution.values, base);

@@ -42,9 +42,9 @@ impl<'de> Deserialize<'de> for EnvMode {
             Bool(bool),
             Text(String),
         }
-        match Raw::deserialize(deserializer).map_err(|_| {
-            serde::de::Error::custom("`env` must be true, false or \"exec\"")
-        })? {
+        match Raw::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("`env` must be true, false or \"exec\""))?
+        {
             Raw::Bool(true) => Ok(Self::Shell),
             Raw::Bool(false) => Ok(Self::Never),
             Raw::Text(text) if text == "exec" => Ok(Self::Exec),
@@ -173,7 +173,10 @@ mod tests {
     #[test]
     fn json_errors_name_the_path_never_the_value() {
         let err = take(Extract::JsonPath("db.user".into()), r#"{"db":{"password":"deep"}}"#).unwrap_err();
-        assert_eq!(err.to_string(), "json_path \"db.user\" is not in the value (no key `user`)");
+        assert_eq!(
+            err.to_string(),
+            "json_path \"db.user\" is not in the value (no key `user`)"
+        );
         let err = take(Extract::JsonPath("a".into()), "not json canary-xyz").unwrap_err();
         assert!(!err.to_string().contains("canary"), "{err}");
     }

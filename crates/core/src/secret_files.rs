@@ -157,6 +157,9 @@ mod tests {
         std::fs::write(orphan.with_extension("lock"), "").unwrap();
         assert_eq!(sweep(state.path()).unwrap(), 1);
         assert!(!orphan.exists());
-        assert!(PathBuf::from(paths["KEY"].expose()).exists(), "a held lock keeps its run");
+        assert!(
+            PathBuf::from(paths["KEY"].expose()).exists(),
+            "a held lock keeps its run"
+        );
     }
 }

@@ -111,7 +111,10 @@ mod tests {
 
     #[test]
     fn full_answer_reads() {
-        let a = answer(r#"{"credentials":{"MY_TOKEN":"tok-1","B":"x"},"expires_at":"2030-01-15T10:00:00Z","lease_id":"l-1"}"#).unwrap();
+        let a = answer(
+            r#"{"credentials":{"MY_TOKEN":"tok-1","B":"x"},"expires_at":"2030-01-15T10:00:00Z","lease_id":"l-1"}"#,
+        )
+        .unwrap();
         assert_eq!(a.credentials["MY_TOKEN"].expose(), "tok-1");
         assert_eq!(a.lease_id.as_deref(), Some("l-1"));
         assert_eq!(a.expires_at, humantime::parse_rfc3339("2030-01-15T10:00:00Z").ok());
@@ -126,7 +129,10 @@ mod tests {
             (r#"{"creds":{"A":"tok-canary-1"}}"#, "no `credentials` key"),
             (r#"{"credentials":{}}"#, "is empty"),
             (r#"{"credentials":{"A":1}}"#, "not a string"),
-            (r#"{"credentials":{"A":"tok-canary-1"},"expires_at":"soon"}"#, "RFC 3339"),
+            (
+                r#"{"credentials":{"A":"tok-canary-1"},"expires_at":"soon"}"#,
+                "RFC 3339",
+            ),
         ] {
             let err = answer(json).err().unwrap();
             assert!(err.contains(expect), "{json}: {err}");

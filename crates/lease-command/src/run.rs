@@ -49,7 +49,10 @@ pub async fn run(
         Ok(result) => result.map_err(|e| BackendError::failed(format!("`{field}` failed to run: {e}"), None))?,
         Err(_) => {
             return Err(BackendError::failed(
-                format!("`{field}` did not finish within {}s (it was stopped)", timeout.as_secs()),
+                format!(
+                    "`{field}` did not finish within {}s (it was stopped)",
+                    timeout.as_secs()
+                ),
                 Some("make the command faster, or raise `timeout` in the lease table".into()),
             ))
         }
@@ -141,4 +144,3 @@ pub fn revoke_vars(id: &str, label: &str) -> Vec<(&'static str, String)> {
         ("SESAME_LEASE_LABEL", label.to_string()),
     ]
 }
-

@@ -8,7 +8,10 @@ use super::*;
 
 fn ctx() -> BackendContext {
     let path = std::env::var("PATH").unwrap_or_default();
-    BackendContext::new(Arc::new(EnvSnapshot::from_pairs([("PATH", path.as_str()), ("PARENT", "parent-canary-secret")])))
+    BackendContext::new(Arc::new(EnvSnapshot::from_pairs([
+        ("PATH", path.as_str()),
+        ("PARENT", "parent-canary-secret"),
+    ])))
 }
 
 fn lease(table: &str) -> Box<dyn LeaseBackend> {
@@ -51,10 +54,18 @@ async fn create_gets_fnox_and_sesame_variables_and_revoke_gets_the_id() {
 
 #[tokio::test]
 async fn failure_shows_stderr_scrubbed() {
-    let backend = lease(r#"create_command = 'echo "denied for $PARENT and tok-printed-0042" >&2; echo "{\"credentials\":{\"A\":\"tok-printed-0042\"}}"; exit 3'"#);
+    let backend = lease(
+        r#"create_command = 'echo "denied for $PARENT and tok-printed-0042" >&2; echo "{\"credentials\":{\"A\":\"tok-printed-0042\"}}"; exit 3'"#,
+    );
     let err = backend.create(&ctx(), &request()).await.unwrap_err().to_string();
-    assert!(err.contains("exit status 3") && err.contains("denied for <redacted>"), "{err}");
-    assert!(!err.contains("parent-canary-secret") && !err.contains("tok-printed-0042"), "{err}");
+    assert!(
+        err.contains("exit status 3") && err.contains("denied for <redacted>"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("parent-canary-secret") && !err.contains("tok-printed-0042"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -143,6 +143,7 @@ mod tests {
         assert_eq!(err, CipherError::BadRecipient { index: 1 });
         let ssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN alice@rust";
         assert_eq!(parse_recipients(&[ssh.into()]).unwrap().len(), 1);
-        let _ = age::x25519::Recipient::from_str("age12tyf00mahxs3qhr5dx38f0jlkzy4m7qqryc7r3a9kyv87z3x5cwqzqeqgw").unwrap();
+        let _ =
+            age::x25519::Recipient::from_str("age12tyf00mahxs3qhr5dx38f0jlkzy4m7qqryc7r3a9kyv87z3x5cwqzqeqgw").unwrap();
     }
 }

@@ -208,7 +208,10 @@ mod tests {
         let (_, origin) = load(&Sources::default(), &env).unwrap();
         assert_eq!(origin, Origin::Variable("SESAME_AGE_KEY"));
         let env = ctx(&[("FNOX_AGE_KEY", &theirs_text)]);
-        assert_eq!(load(&Sources::default(), &env).unwrap().1, Origin::Variable("FNOX_AGE_KEY"));
+        assert_eq!(
+            load(&Sources::default(), &env).unwrap().1,
+            Origin::Variable("FNOX_AGE_KEY")
+        );
     }
 
     #[test]
@@ -216,7 +219,10 @@ mod tests {
         let env = ctx(&[("HOME", "/nonexistent-home")]);
         let err = load(&Sources::default(), &env).err().unwrap();
         let text = err.to_string();
-        assert!(text.contains("$FNOX_AGE_KEY") && text.contains("/nonexistent-home/.config/fnox/age.txt"), "{text}");
+        assert!(
+            text.contains("$FNOX_AGE_KEY") && text.contains("/nonexistent-home/.config/fnox/age.txt"),
+            "{text}"
+        );
     }
 
     #[test]

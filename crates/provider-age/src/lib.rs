@@ -95,7 +95,10 @@ fn cipher_error(error: CipherError, origin: &identity::Origin) -> BackendError {
     match error {
         CipherError::WrongKey => BackendError::failed(
             format!("the age identity from {origin} is not one of the recipients this value was encrypted to"),
-            Some("use the key the value was encrypted for, or re-encrypt it with `sesame set NAME --provider age`".into()),
+            Some(
+                "use the key the value was encrypted for, or re-encrypt it with `sesame set NAME --provider age`"
+                    .into(),
+            ),
         ),
         CipherError::Corrupt(_) => BackendError::failed(
             error.to_string(),
@@ -206,12 +209,16 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(age.resolve(&env, &request(&value)).await.unwrap().expose(), "s3cr3t\nline");
+        assert_eq!(
+            age.resolve(&env, &request(&value)).await.unwrap().expose(),
+            "s3cr3t\nline"
+        );
     }
 
     #[tokio::test]
     async fn errors_say_what_and_never_show_the_value() {
-        let other = age::secrecy::ExposeSecret::expose_secret(&age::x25519::Identity::generate().to_string()).to_string();
+        let other =
+            age::secrecy::ExposeSecret::expose_secret(&age::x25519::Identity::generate().to_string()).to_string();
         let encrypt_env = ctx(&[]);
         let age = provider(&format!("recipients = [\"{FIXTURE_RECIPIENT}\"]"), &encrypt_env);
         let value = age
@@ -221,7 +228,10 @@ mod tests {
             .unwrap();
         let wrong = ctx(&[("SESAME_AGE_KEY", &other)]);
         let err = age.resolve(&wrong, &request(&value)).await.unwrap_err().to_string();
-        assert!(err.contains("$SESAME_AGE_KEY") && err.contains("not one of the recipients"), "{err}");
+        assert!(
+            err.contains("$SESAME_AGE_KEY") && err.contains("not one of the recipients"),
+            "{err}"
+        );
         let right = ctx(&[("SESAME_AGE_KEY", FIXTURE_KEY)]);
         let corrupt = format!("{}AAAA{}", &value[..60], &value[64..]);
         let err = age.resolve(&right, &request(&corrupt)).await.unwrap_err().to_string();

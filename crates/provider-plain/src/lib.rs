@@ -16,7 +16,8 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sesame_core::{
-    async_trait, BackendConfig, BackendContext, BackendError, Provider, ProviderRegistration, SecretRequest, SecretValue,
+    async_trait, BackendConfig, BackendContext, BackendError, Provider, ProviderRegistration, SecretRequest,
+    SecretValue,
 };
 
 /// `[providers.NAME]` with `type = "plain"`: no fields.

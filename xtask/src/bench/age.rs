@@ -17,7 +17,9 @@ pub fn fifty_secrets(ctx: &BenchContext) -> Result<()> {
     let dir = tempfile_dir()?.join("age");
     std::fs::create_dir_all(dir.join("age"))?;
     std::fs::create_dir_all(dir.join("env"))?;
-    let keygen = Command::new("age-keygen").output().context("age-keygen (Debian package `age`)")?;
+    let keygen = Command::new("age-keygen")
+        .output()
+        .context("age-keygen (Debian package `age`)")?;
     let identity = String::from_utf8(keygen.stdout)?;
     let recipient = identity
         .lines()
@@ -39,7 +41,9 @@ pub fn fifty_secrets(ctx: &BenchContext) -> Result<()> {
             "SECRET_{i} = {{ provider = \"age\", value = \"{}\" }}\n",
             encrypt(&recipient, &value)?
         ));
-        env_config.push_str(&format!("SECRET_{i} = {{ provider = \"env\", value = \"BENCH_{i}\" }}\n"));
+        env_config.push_str(&format!(
+            "SECRET_{i} = {{ provider = \"env\", value = \"BENCH_{i}\" }}\n"
+        ));
         vars.push((format!("BENCH_{i}"), value));
     }
     std::fs::write(dir.join("age/sesame.toml"), age_config)?;
@@ -80,7 +84,10 @@ pub fn fifty_secrets(ctx: &BenchContext) -> Result<()> {
         f64::INFINITY,
     );
     let ratio = median(&age_samples).as_secs_f64() / median(&env_samples).as_secs_f64();
-    println!("  target         ratio <= 1.20x: {}", if ratio <= 1.2 { "met" } else { "NOT met" });
+    println!(
+        "  target         ratio <= 1.20x: {}",
+        if ratio <= 1.2 { "met" } else { "NOT met" }
+    );
     Ok(())
 }
 
