@@ -154,17 +154,20 @@ fn wrong_key_corrupt_value_and_missing_identity_name_the_secret_only() {
     assert_ne!(run.code(), Some(0));
     assert!(run.stderr().contains("secret `DATABASE_URL`"), "{}", run.stderr());
     assert!(run.stderr().contains("not one of the recipients"), "{}", run.stderr());
+    let mut stderrs = vec![run.stderr()];
     // Corrupted value.
     let damaged = config.replacen(&ciphertext[40..80], &"A".repeat(40), 1);
     let mut sb = Sandbox::new(&damaged);
     sb.set("SESAME_AGE_KEY", &fixture_key());
     let run = sb.run(&["get", "DATABASE_URL"]);
     assert!(run.stderr().contains("not valid age ciphertext"), "{}", run.stderr());
+    stderrs.push(run.stderr());
     // No identity anywhere.
     let sb = Sandbox::new(&config);
     let run = sb.run(&["get", "DATABASE_URL", "-vvv"]);
     assert!(run.stderr().contains("no age identity"), "{}", run.stderr());
-    for sb_stderr in [run.stderr()] {
+    stderrs.push(run.stderr());
+    for sb_stderr in stderrs {
         assert!(!sb_stderr.contains(&ciphertext[..40]), "ciphertext shown: {sb_stderr}");
         assert!(!sb_stderr.contains("postgresql://"), "plaintext shown");
     }
