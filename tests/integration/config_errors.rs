@@ -92,7 +92,7 @@ fn secret_with_neither_value_nor_default_reads_the_environment() {
     let err = exec_error("[providers.env]\ntype = \"env\"\n\n[secrets]\nA = { description = \"nothing\" }\n");
     assert_has(
         &err,
-        &["secret `A` has no `value` and environment variable `A` is not set"],
+        &["secret `A`: it has no `value` and environment variable `A` is not set"],
     );
 }
 

@@ -42,10 +42,10 @@ impl EnvSnapshot {
         self.vars.get(name).map(SecretValue::new)
     }
 
-    /// Every variable's name (to pass the whole environment to a child
-    /// process through [`EnvSnapshot::secret`]).
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.vars.keys().map(String::as_str)
+    /// Every variable, by name, for handing the whole environment to a
+    /// program sesame runs on a backend's behalf (`op`).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// True if the variable is set and not empty.

@@ -24,10 +24,8 @@ pub async fn run(
 ) -> Result<Output, BackendError> {
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c").arg(command).env_clear();
-    for name in ctx.env.names() {
-        if let Some(value) = ctx.env.secret(name) {
-            cmd.env(name, value.expose());
-        }
+    for (name, value) in ctx.env.iter() {
+        cmd.env(name, value);
     }
     for (name, value) in ctx.secrets.iter() {
         cmd.env(name, value.expose());
@@ -88,10 +86,8 @@ pub async fn run(
 /// Replace with core's process-wide scrubber when it lands (issue #11).
 pub fn scrub(text: &SecretValue, ctx: &BackendContext, extra: &[&SecretValue]) -> String {
     let mut values: Vec<String> = ctx.secrets.values().map(|v| v.expose().to_string()).collect();
-    for name in ctx.env.names() {
-        if let Some(value) = ctx.env.secret(name) {
-            values.push(value.expose().to_string());
-        }
+    for (_, value) in ctx.env.iter() {
+        values.push(value.to_string());
     }
     for value in extra {
         values.extend(value.expose().lines().map(str::to_string));

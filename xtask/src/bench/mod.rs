@@ -5,6 +5,7 @@
 mod age;
 mod cloudflare;
 mod exec;
+mod mask;
 mod onepassword;
 mod r2;
 mod standin;
@@ -35,6 +36,7 @@ type Bench = (&'static str, fn(&BenchContext) -> Result<()>);
 /// Every benchmark, in the order they run. Add one line per benchmark.
 const BENCHES: &[Bench] = &[
     ("exec", exec::exec_overhead),
+    ("mask", mask::throughput),
     ("op", onepassword::batching),
     ("cloudflare", cloudflare::leases),
     ("r2", r2::verify_concurrency),
@@ -79,7 +81,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let installed = std::env::temp_dir().join(format!("sesame-bench-bin-{}", std::process::id()));
     std::fs::create_dir_all(&installed)?;
     for name in ["sesame", "sesame-s3"] {
-        std::fs::copy(root.join("target/release").join(name), installed.join(name))
+        std::fs::copy(release_dir(&root).join(name), installed.join(name))
             .with_context(|| format!("copying target/release/{name}"))?;
     }
     let against = match against {
@@ -107,6 +109,15 @@ pub fn run(args: &[String]) -> Result<()> {
         });
     std::fs::remove_dir_all(&installed).ok();
     result
+}
+
+/// Where `cargo build --release` puts binaries: `$CARGO_TARGET_DIR/release`
+/// when that is set, else `target/release` in the workspace.
+pub fn release_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => root.join(dir).join("release"),
+        None => root.join("target/release"),
+    }
 }
 
 fn workspace_root() -> PathBuf {
