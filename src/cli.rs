@@ -60,6 +60,8 @@ pub enum Command {
     Exec(ExecArgs),
     /// Print one secret's value.
     Get(GetArgs),
+    /// Store a value read from stdin in the config through a provider (`--provider age` encrypts it).
+    Set(SetArgs),
     /// List the configured secrets and leases (never values).
     List(FormatArgs),
     /// Print every secret for a shell, a .env file or a program.
@@ -124,6 +126,19 @@ pub struct GetArgs {
     /// Do not print a newline after the value.
     #[arg(short = 'n', long)]
     pub no_newline: bool,
+}
+
+/// `sesame set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The secret's name.
+    pub name: String,
+    /// The provider that stores it (default: default_provider).
+    #[arg(short, long)]
+    pub provider: Option<String>,
+    /// A description for `sesame list`.
+    #[arg(short, long)]
+    pub description: Option<String>,
 }
 
 /// Output format of read commands.

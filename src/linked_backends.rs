@@ -3,14 +3,20 @@
 //! Cargo.toml and one `use` line here (and its type to `EXPECTED`).
 
 use sesame_lease_cloudflare as _;
+use sesame_lease_command as _;
 use sesame_lease_r2 as _;
 use sesame_provider_1password as _;
+use sesame_provider_age as _;
 use sesame_provider_env as _;
+use sesame_provider_plain as _;
 
 #[cfg(test)]
 mod tests {
     /// Every type this binary must register, as `(kind, type)`.
     const EXPECTED: &[(&str, &str)] = &[
+        ("lease", "command"),
+        ("provider", "age"),
+        ("provider", "plain"),
         ("provider", "env"),
         ("provider", "1password"),
         ("lease", "cloudflare"),

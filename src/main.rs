@@ -25,6 +25,9 @@ mod app;
 mod output;
 use sesame::cli;
 mod commands;
+mod config_edit;
+mod secret_env;
+mod validate;
 
 use clap::FromArgMatches;
 
@@ -45,6 +48,7 @@ fn main() {
     let result = match cli.command {
         Command::Exec(ref args) => commands::exec::run(&cli.global, args),
         Command::Get(ref args) => commands::get::run(&cli.global, args),
+        Command::Set(ref args) => commands::set::run(&cli.global, args),
         Command::List(ref args) => commands::list::run(&cli.global, args),
         Command::Export(ref args) => commands::export::run(&cli.global, args),
         Command::Check(ref args) => commands::check::run(&cli.global, args),

@@ -54,6 +54,22 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
             ),
         ));
     }
+    // Every profile's problems, and placeholder syntax, without values.
+    let base_error = resolve::validate_secrets(&app.config).err().map(|e| e.to_string());
+    for problem in crate::validate::problems(global, &app)? {
+        let name = match &problem.profile {
+            Some(profile) => format!("profile {profile}"),
+            None => "config".to_string(),
+        };
+        let detail = match &problem.profile {
+            Some(profile) => format!("with -P {profile}: {}", problem.error),
+            None => problem.error.to_string(),
+        };
+        // The base config's secret validation shows below, as `secrets`.
+        if problem.profile.is_some() || Some(detail.clone()) != base_error {
+            rows.push(Row::new("config", name, "error", detail));
+        }
+    }
     let mut values = Default::default();
     match resolve::plan(&app.config, None) {
         Err(e) => rows.push(Row::new("config", "secrets", "error", e.to_string())),
@@ -79,13 +95,18 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<i32> {
                             None
                         };
                         let resolved = resolution.values.contains_key(&secret.name);
+                        let configured = provider.is_some_and(|p| app.config.providers.contains_key(p));
                         rows.push(Row::new(
                             "secret",
                             secret.name.clone(),
                             if resolved { "ok" } else { "missing" },
                             match (resolved, provider) {
-                                (true, Some(p)) => format!("resolves through provider {p}"),
-                                (true, None) => "resolves to its default".into(),
+                                (true, Some(p)) if configured => format!("resolves through provider {p}"),
+                                (true, Some(p)) => {
+                                    format!("resolves to its default (provider {p} is not configured)")
+                                }
+                                (true, None) if secret.default.is_some() => "resolves to its default".into(),
+                                (true, None) => format!("from environment variable {}", secret.name),
                                 (false, _) => "not resolved; allowed by if_missing".into(),
                             },
                         ));

@@ -23,9 +23,12 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     log.configure(args, &app.config);
     let mask = mask_wanted(args, &app.config, &app.env);
     // Signals are caught from here on (see RunLeases) when there are leases
-    // to mint, or when sesame supervises the command to mask or record it.
-    let supervise = mask || log.is_on();
+    // to mint, or when sesame supervises the command to mask or record it,
+    // or to remove its `as_file` secrets afterwards.
+    let has_files = app.config.secrets.values().any(|s| s.as_file);
+    let supervise = mask || log.is_on() || has_files;
     let mut leases = app.leases(!app.config.leases.is_empty() || supervise)?;
+    crate::secret_env::sweep_files(&app);
     let rt = super::runtime()?;
     let resolution = super::resolve_secrets(&app, &rt, None).inspect_err(|_| log.not_run("resolve", 125))?;
     exit_if_interrupted(leases.interrupted(), &mut log);
@@ -48,7 +51,7 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
         }
     }
     log.leases(&app.config, &leases);
-    let mut env = resolution.values;
+    let (mut env, files) = crate::secret_env::for_exec(&app, resolution.values)?;
     // A lease output replaces a secret of the same name (the child token
     // replaces the parent token); a parent credential a lease consumed is
     // kept from the command.
@@ -73,19 +76,20 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     log.mask_args(&env);
     let mask = if mask { mask_set(&env) } else { None };
     let (program, rest) = args.command.split_first().expect("clap requires a command");
-    if !leases.must_revoke() && mask.is_none() && !log.is_on() {
+    if !leases.must_revoke() && files.is_none() && mask.is_none() && !log.is_on() {
         // Nothing to do afterwards: become the command.
         exit_if_interrupted(leases.stop_catching_signals(), &mut log);
         let error = exec_replace(program, rest, &env, &remove);
         eprintln!("sesame: error: {error}");
         return Ok(error.exit_status());
     }
-    let relay = leases.signals().expect("caught with leases, masking or recording");
+    let relay = leases.signals().expect("caught with leases, files, masking or recording");
     let exit = match mask {
         Some(set) => sesame_core::masked_io::run_masked(relay, program, rest, &env, &remove, set),
         None => relay.run(program, rest, &env, &remove),
     };
     drop(env);
+    drop(files);
     let problems = rt.block_on(leases.release());
     for problem in &problems {
         output::warning(&format!("{problem}"));

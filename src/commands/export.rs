@@ -12,7 +12,8 @@ use crate::output::{dotenv_quote, shell_quote};
 pub fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<i32> {
     let app = App::load(global)?;
     let rt = super::runtime()?;
-    let resolution = super::resolve_secrets(&app, &rt, None)?;
+    let mut resolution = super::resolve_secrets(&app, &rt, None)?;
+    resolution.values = crate::secret_env::for_export(&app, std::mem::take(&mut resolution.values));
     let mut text = String::new();
     match args.format {
         ExportFormat::Env => {

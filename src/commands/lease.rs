@@ -241,6 +241,7 @@ fn revoke(global: &GlobalArgs, args: &LeaseRevokeArgs) -> Result<i32> {
 
 fn cleanup(global: &GlobalArgs, args: &LeaseCleanupArgs) -> Result<i32> {
     let app = App::load(global)?;
+    crate::secret_env::sweep_files(&app);
     let ledger = app.ledger();
     let rt = super::runtime()?;
     let ctx = context(&app, &rt, false)?;

@@ -49,5 +49,15 @@ pub fn run(global: &GlobalArgs, args: &FormatArgs) -> Result<i32> {
             }
         }
     }
-    Ok(0)
+    // A config `check` rejects is not listed as if it worked.
+    let problems = crate::validate::problems(global, &app)?;
+    for problem in &problems {
+        let scope = problem
+            .profile
+            .as_ref()
+            .map(|p| format!(" (profile `{p}`)"))
+            .unwrap_or_default();
+        eprintln!("sesame: error{scope}: {}", problem.error);
+    }
+    Ok(if problems.is_empty() { 0 } else { 1 })
 }

@@ -11,6 +11,7 @@ pub mod get;
 pub mod lease;
 pub mod list;
 pub mod schema;
+pub mod set;
 pub mod trust;
 
 use anyhow::Result;
@@ -28,6 +29,9 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn resolve_secrets(app: &App, rt: &tokio::runtime::Runtime, wanted: Option<&[String]>) -> Result<Resolution> {
     let plan = resolve::plan(&app.config, wanted)?;
     let resolution = rt.block_on(resolve::resolve(&app.config, &plan, &app.context()))?;
+    for notice in &resolution.notices {
+        crate::output::warning(notice);
+    }
     for warning in &resolution.warnings {
         crate::output::warning(&format!("{warning} (if_missing = \"warn\": left out)"));
     }

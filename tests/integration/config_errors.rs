@@ -85,12 +85,14 @@ fn secret_with_an_unconfigured_provider() {
     );
 }
 
+/// fnox's environment fallback: a secret with neither `value` nor
+/// `default` reads `$A`; unset, `if_missing` (error by default) decides.
 #[test]
-fn secret_with_neither_value_nor_default() {
+fn secret_with_neither_value_nor_default_reads_the_environment() {
     let err = exec_error("[providers.env]\ntype = \"env\"\n\n[secrets]\nA = { description = \"nothing\" }\n");
     assert_has(
         &err,
-        &["sesame.toml:5:1", "secret `A` has neither `value` nor `default`"],
+        &["secret `A`: it has no `value` and environment variable `A` is not set"],
     );
 }
 

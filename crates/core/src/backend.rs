@@ -28,6 +28,7 @@ pub struct BackendConfig {
     /// Substituted values and the placeholder that put each there, for
     /// [`BackendConfig::name_sources`].
     sources: Vec<(String, String)>,
+    dir: Option<std::path::PathBuf>,
 }
 
 impl BackendConfig {
@@ -47,6 +48,7 @@ impl BackendConfig {
             table,
             locate: Box::new(locate),
             sources: Vec::new(),
+            dir: None,
         }
     }
 
@@ -99,7 +101,8 @@ impl BackendConfig {
     ) -> Self {
         let file = config.files[origin.file].clone();
         let base = origin.path.clone();
-        Self::new(
+        let dir = file.path.parent().map(std::path::Path::to_path_buf);
+        let mut built = Self::new(
             name,
             type_name,
             origin.table_name(),
@@ -109,7 +112,15 @@ impl BackendConfig {
                 path.extend(below.iter().cloned());
                 file.locate(&path).to_string()
             },
-        )
+        );
+        built.dir = dir;
+        built
+    }
+
+    /// The directory of the file the table was written in, against which
+    /// relative paths in it are read; `None` in tests.
+    pub fn config_dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_deref()
     }
 
     /// The table's name (`cf` in `[leases.cf]`).

@@ -30,6 +30,8 @@ pub mod resolve;
 pub mod schema;
 pub mod scrub;
 pub mod secret;
+pub mod secret_fields;
+pub mod secret_files;
 pub mod trust;
 
 pub use backend::{BackendConfig, BackendContext, BackendError, SecretSource};

@@ -35,6 +35,20 @@ pub trait Provider: Send + Sync {
     ) -> Vec<Result<SecretValue, BackendError>> {
         futures_util::future::join_all(requests.iter().map(|r| self.resolve(ctx, r))).await
     }
+
+    /// True when a reference is data rather than a name (an encrypted
+    /// value, a literal): core then leaves it out of messages. Default false.
+    fn reference_is_sensitive(&self) -> bool {
+        false
+    }
+
+    /// The `value` to write in the config so that this provider resolves it
+    /// to `plaintext` (`sesame set`): for an encrypting provider, the
+    /// ciphertext. `Ok(None)`, the default, means the provider cannot store
+    /// values.
+    async fn encrypt(&self, _ctx: &BackendContext, _plaintext: &SecretValue) -> Result<Option<String>, BackendError> {
+        Ok(None)
+    }
 }
 
 /// Builds a provider from its config table. Called once per run, after the

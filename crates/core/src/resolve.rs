@@ -29,6 +29,9 @@ pub struct Resolution {
     pub values: BTreeMap<String, SecretValue>,
     /// Secrets left out under `if_missing = "warn"`, with the reason.
     pub warnings: Vec<String>,
+    /// Other things the user should hear about (a secret whose provider is
+    /// not configured took its default).
+    pub notices: Vec<String>,
 }
 
 /// Why resolution failed.
@@ -124,10 +127,12 @@ pub fn validate_secrets(config: &Config) -> Result<(), ConfigError> {
     }
     if let Some(default) = &config.default_provider {
         if !config.providers.contains_key(default) {
-            return Err(ConfigError::invalid(
-                format!("default_provider names `{default}`, which is not a configured provider"),
-                Some(provider_hint(config, default)),
-            ));
+            let message = format!("default_provider names `{default}`, which is not a configured provider");
+            let hint = Some(provider_hint(config, default));
+            return Err(match &config.default_provider_origin {
+                Some(origin) => ConfigError::at(config.locate(origin, &[]), message, hint),
+                None => ConfigError::invalid(message, hint),
+            });
         }
     }
     for secret in config.secrets.values() {
@@ -165,17 +170,13 @@ pub fn validate_secrets(config: &Config) -> Result<(), ConfigError> {
             }
         }
         if secret.value.is_none() {
-            if secret.default.is_none() {
-                return Err(ConfigError::at(
-                    config.locate(&secret.origin, &[]),
-                    format!("secret `{}` has neither `value` nor `default`", secret.name),
-                    Some("add `value = \"...\"` (what the provider looks up) or `default = \"...\"`".into()),
-                ));
-            }
+            // fnox's environment fallback: `NAME = {}` reads `$NAME`.
             continue;
         }
         match config.provider_of(secret) {
             Some(p) if config.providers.contains_key(p) => {}
+            // fnox falls back to the default; resolution warns.
+            Some(_) if secret.default.is_some() => {}
             Some(p) => {
                 return Err(ConfigError::at(
                     config.locate(&secret.origin, &["provider".into()]),
@@ -252,6 +253,30 @@ fn dependencies(config: &Config, secret: &SecretSpec) -> Vec<String> {
         );
     }
     deps
+}
+
+/// The provider a secret goes to, if it is configured.
+fn configured_provider<'a>(config: &'a Config, secret: &'a SecretSpec) -> Option<&'a str> {
+    config.provider_of(secret).filter(|p| config.providers.contains_key(*p))
+}
+
+/// fnox's rule for a secret with neither `value` nor `default`: the
+/// variable of the same name in sesame's environment, `json_path`/`line`
+/// applied.
+fn environment_fallback(secret: &SecretSpec, ctx: &BackendContext) -> Result<SecretValue, (bool, String)> {
+    let name = &secret.name;
+    let value = ctx.env.secret(name).ok_or_else(|| {
+        (
+            true,
+            format!("it has no `value` and environment variable `{name}` is not set"),
+        )
+    })?;
+    match &secret.extract {
+        Some(extract) => extract
+            .apply(&value)
+            .map_err(|e| (false, format!("(from the environment) {e}"))),
+        None => Ok(value),
+    }
 }
 
 /// Orders the `wanted` secrets (all when `None`) and what they depend on
@@ -391,7 +416,7 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
         let mut batches: BTreeMap<String, Vec<SecretRequest>> = BTreeMap::new();
         for name in wave {
             let secret = &config.secrets[name];
-            if let (Some(reference), Some(provider)) = (&secret.value, config.provider_of(secret)) {
+            if let (Some(reference), Some(provider)) = (&secret.value, configured_provider(config, secret)) {
                 batches.entry(provider.to_string()).or_default().push(SecretRequest {
                     name: name.clone(),
                     reference: reference.clone(),
@@ -427,11 +452,16 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
         let answered = futures_util::future::join_all(calls).await;
         let mut wave_values = BTreeMap::new();
         for (provider, results) in answered {
+            // An encrypted value or a literal is data, not a name: leave it
+            // out of messages.
+            let hide = providers[&provider].reference_is_sensitive();
             for (request, result) in batches[&provider].iter().zip(results) {
-                wave_values.insert(
-                    request.name.clone(),
-                    (provider.clone(), request.reference.clone(), result),
-                );
+                let reference = if hide {
+                    format!("<{} characters, not shown>", request.reference.chars().count())
+                } else {
+                    request.reference.clone()
+                };
+                wave_values.insert(request.name.clone(), (provider.clone(), reference, result));
             }
         }
         for name in wave {
@@ -442,17 +472,34 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
                 reference,
                 error,
             };
+            let plain_failure = |cause: String| failure(None, None, BackendError::failed(cause, None));
             // `(missing, failure)`: a missing value may fall back to the default.
             let outcome = match wave_values.remove(name) {
-                Some((_, _, Ok(value))) => Ok(value),
+                Some((provider, reference, Ok(value))) => match &secret.extract {
+                    Some(extract) => extract.apply(&value).map_err(|e| {
+                        (
+                            false,
+                            failure(Some(provider), Some(reference), BackendError::failed(e.to_string(), None)),
+                        )
+                    }),
+                    None => Ok(value),
+                },
                 Some((provider, reference, Err(e))) => Err((
                     matches!(e, BackendError::NotFound { .. }),
                     failure(Some(provider), Some(reference), e),
                 )),
-                None => Err((
-                    true,
-                    failure(None, None, BackendError::not_found("it has no provider value")),
-                )),
+                None => match (&secret.value, config.provider_of(secret)) {
+                    (Some(_), Some(provider)) => {
+                        // Validation let this through because of the default.
+                        resolution.notices.push(format!(
+                            "secret `{name}` uses provider `{provider}`, which is not configured{}; using its default",
+                            config.profile.as_deref().map(|p| format!(" in profile `{p}`")).unwrap_or_default()
+                        ));
+                        Err((true, plain_failure("its provider is not configured".into())))
+                    }
+                    _ if secret.default.is_some() => Err((true, plain_failure("it has no provider value".into()))),
+                    _ => environment_fallback(secret, base).map_err(|(missing, cause)| (missing, plain_failure(cause))),
+                },
             };
             let outcome = match (outcome, &secret.default) {
                 (Err((true, _)), Some(default)) => {

@@ -40,7 +40,14 @@ pub struct BackendSchema {
 /// The whole schema, given every provider and lease type's part.
 pub fn config_schema(providers: Vec<BackendSchema>, leases: Vec<BackendSchema>) -> Value {
     let mut definitions = Map::new();
-    let provider_variants = variants("provider", providers, &mut definitions, &[]);
+    let provider_daemon_cache = (
+        "daemon_cache",
+        json!({
+            "type": "boolean",
+            "description": "fnox's daemon cache switch; sesame has no daemon and ignores it."
+        }),
+    );
+    let provider_variants = variants("provider", providers, &mut definitions, &[provider_daemon_cache]);
     let lease_reuse = (
         "reuse",
         json!({
@@ -69,14 +76,28 @@ pub fn config_schema(providers: Vec<BackendSchema>, leases: Vec<BackendSchema>) 
                 "value": { "type": "string", "description": "What the provider looks up (a reference, not the secret)." },
                 "default": { "type": "string", "description": "Used when the provider has no value; may contain ${NAME}." },
                 "description": { "type": "string", "description": "Shown by `sesame list`." },
-                "if_missing": { "$ref": "#/definitions/if_missing" }
+                "if_missing": { "$ref": "#/definitions/if_missing" },
+                "env": { "$ref": "#/definitions/env" },
+                "as_file": { "type": "boolean", "default": false, "description": "Put the value in a private file (0600, removed when the command ends) and give the command its path." },
+                "json_path": { "type": "string", "minLength": 1, "description": "Use this dot-separated key path of the JSON value (`\\.` is a literal dot). Exclusive with `line`." },
+                "line": { "type": "integer", "minimum": 1, "description": "Use this line of the value (1 is the first). Exclusive with `json_path`." },
+                "daemon_cache": { "type": "boolean", "description": "fnox's daemon cache switch; sesame has no daemon and ignores it." },
+                "sync": { "type": "object", "description": "fnox's `fnox sync` cache; sesame ignores it and resolves `value` through `provider`." }
             }
+        }),
+    );
+    definitions.insert(
+        "env".into(),
+        json!({
+            "enum": [true, false, "exec"],
+            "description": "Where the secret goes: true (default) exec and export, \"exec\" only exec, false neither (only `sesame get`)."
         }),
     );
     let tables = |with_root: bool| {
         let mut properties = json!({
             "default_provider": { "type": "string", "description": "The provider of secrets that name none." },
             "if_missing": { "$ref": "#/definitions/if_missing" },
+            "env": { "$ref": "#/definitions/env" },
             "providers": {
                 "type": "object",
                 "description": "Where secret values come from, by name.",

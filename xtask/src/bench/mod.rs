@@ -2,6 +2,7 @@
 //! run, interleaved, so machine noise hits both alike. Figures are
 //! reported as ratios and differences, never as absolute targets in tests.
 
+mod age;
 mod cloudflare;
 mod exec;
 mod mask;
@@ -39,6 +40,7 @@ const BENCHES: &[Bench] = &[
     ("op", onepassword::batching),
     ("cloudflare", cloudflare::leases),
     ("r2", r2::verify_concurrency),
+    ("age", age::fifty_secrets),
 ];
 
 /// Runs the named benchmarks (all when none is named).

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::error::{explain_serde_message, ConfigError};
 use super::model::{BackendSpec, Config, IfMissing, Origin, SecretSpec};
 use super::source::{SourceFile, SourceKind};
+use crate::secret_fields::{EnvMode, Extract};
 use super::TrustState;
 use crate::SecretValue;
 
@@ -46,6 +47,7 @@ struct RawFile {
     root: Option<bool>,
     default_provider: Option<String>,
     if_missing: Option<IfMissing>,
+    env: Option<EnvMode>,
     #[serde(default)]
     providers: BTreeMap<String, toml::Table>,
     #[serde(default)]
@@ -62,6 +64,7 @@ impl RawFile {
         RawTables {
             default_provider: self.default_provider.take(),
             if_missing: self.if_missing.take(),
+            env: self.env.take(),
             providers: std::mem::take(&mut self.providers),
             secrets: std::mem::take(&mut self.secrets),
             leases: std::mem::take(&mut self.leases),
@@ -74,6 +77,7 @@ impl RawFile {
 struct RawTables {
     default_provider: Option<String>,
     if_missing: Option<IfMissing>,
+    env: Option<EnvMode>,
     #[serde(default)]
     providers: BTreeMap<String, toml::Table>,
     #[serde(default)]
@@ -90,6 +94,17 @@ struct RawSecret {
     default: Option<String>,
     description: Option<String>,
     if_missing: Option<IfMissing>,
+    env: Option<EnvMode>,
+    #[serde(default)]
+    as_file: bool,
+    json_path: Option<String>,
+    line: Option<i64>,
+    /// fnox's daemon cache switch; sesame has no daemon (accepted, ignored).
+    #[allow(dead_code)]
+    daemon_cache: Option<bool>,
+    /// fnox's `fnox sync` cache; accepted and ignored (docs/config.md).
+    #[allow(dead_code)]
+    sync: Option<toml::Value>,
 }
 
 /// Finds, reads and merges the configuration.
@@ -273,11 +288,21 @@ fn apply(config: &mut Config, file: usize, tables: RawTables, prefix: &[String])
     };
     if tables.default_provider.is_some() {
         config.default_provider = tables.default_provider;
+        let mut path = prefix.to_vec();
+        path.push("default_provider".into());
+        config.default_provider_origin = Some(Origin { file, path });
     }
     if tables.if_missing.is_some() {
         config.if_missing = tables.if_missing;
     }
-    for (name, table) in tables.providers {
+    if tables.env.is_some() {
+        config.env = tables.env;
+    }
+    for (name, mut table) in tables.providers {
+        // fnox's per-provider daemon cache switch: sesame has no daemon.
+        if matches!(table.get("daemon_cache"), Some(toml::Value::Boolean(_))) {
+            table.remove("daemon_cache");
+        }
         let spec = backend_spec(config, name.clone(), table, origin("providers", &name))?;
         config.providers.insert(name, spec);
     }
@@ -286,7 +311,11 @@ fn apply(config: &mut Config, file: usize, tables: RawTables, prefix: &[String])
         config.leases.insert(name, spec);
     }
     for (name, raw) in tables.secrets {
+        let extract = extract_of(config, &origin("secrets", &name), &raw)?;
         let spec = SecretSpec {
+            env: raw.env,
+            as_file: raw.as_file,
+            extract,
             origin: origin("secrets", &name),
             name: name.clone(),
             provider: raw.provider,
@@ -298,6 +327,33 @@ fn apply(config: &mut Config, file: usize, tables: RawTables, prefix: &[String])
         config.secrets.insert(name, spec);
     }
     Ok(())
+}
+
+/// fnox's `json_path` / `line`: one of them at most, `line` from 1, a
+/// non-empty path.
+fn extract_of(config: &Config, origin: &Origin, raw: &RawSecret) -> Result<Option<Extract>, ConfigError> {
+    let at = |key: &str| config.locate(origin, &[key.to_string()]);
+    let name = origin.path.last().map_or("", String::as_str);
+    match (&raw.json_path, raw.line) {
+        (Some(_), Some(_)) => Err(ConfigError::at(
+            at("line"),
+            format!("secret `{name}` sets both `json_path` and `line`"),
+            Some("they are mutually exclusive: keep one".into()),
+        )),
+        (Some(path), None) if path.is_empty() => Err(ConfigError::at(
+            at("json_path"),
+            format!("secret `{name}` has an empty `json_path`"),
+            Some("write a dot-separated key path, e.g. `json_path = \"db.password\"`".into()),
+        )),
+        (Some(path), None) => Ok(Some(Extract::JsonPath(path.clone()))),
+        (None, Some(line)) if line < 1 => Err(ConfigError::at(
+            at("line"),
+            format!("secret `{name}` has `line = {line}`; lines count from 1"),
+            Some("use `line = 1` for the first line".into()),
+        )),
+        (None, Some(line)) => Ok(Some(Extract::Line(line as usize))),
+        (None, None) => Ok(None),
+    }
 }
 
 fn backend_spec(

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::source::{Location, SourceFile};
+use crate::secret_fields::{EnvMode, Extract};
 use crate::SecretValue;
 
 /// What to do when a secret cannot be resolved.
@@ -60,6 +61,13 @@ pub struct SecretSpec {
     pub description: Option<String>,
     /// Policy when the secret cannot be resolved; `None` inherits the top level.
     pub if_missing: Option<IfMissing>,
+    /// fnox's `env`: where the secret is injected; `None` inherits the top level.
+    pub env: Option<EnvMode>,
+    /// fnox's `as_file`: the command gets the path of a private file that
+    /// holds the value, instead of the value.
+    pub as_file: bool,
+    /// fnox's `json_path` or `line`: the part of the resolved value to use.
+    pub extract: Option<Extract>,
     /// Where it was written.
     pub origin: Origin,
 }
@@ -86,8 +94,12 @@ pub struct Config {
     pub profile: Option<String>,
     /// `default_provider`.
     pub default_provider: Option<String>,
+    /// Where `default_provider` was written (for errors).
+    pub default_provider_origin: Option<Origin>,
     /// Top-level `if_missing`.
     pub if_missing: Option<IfMissing>,
+    /// Top-level `env` (fnox's default for secrets that set none).
+    pub env: Option<EnvMode>,
     /// `[providers.*]`.
     pub providers: BTreeMap<String, BackendSpec>,
     /// `[secrets]`.
@@ -120,6 +132,11 @@ impl Config {
                 1 => self.providers.keys().next().map(String::as_str),
                 _ => None,
             })
+    }
+
+    /// Where a secret is injected: its `env`, else the top level's, else `true`.
+    pub fn env_of(&self, secret: &SecretSpec) -> EnvMode {
+        secret.env.or(self.env).unwrap_or_default()
     }
 
     /// The `if_missing` policy of a secret.
