@@ -10,6 +10,7 @@ mod cloudflare;
 mod config_errors;
 mod exec;
 mod json_contract;
+mod lease_requests;
 mod leases;
 mod onepassword;
 mod r2;

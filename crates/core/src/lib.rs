@@ -20,6 +20,7 @@ pub mod private_file;
 pub mod process;
 pub mod provider;
 pub mod resolve;
+pub mod run_cache;
 pub mod schema;
 pub mod secret;
 pub mod trust;

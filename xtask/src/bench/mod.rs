@@ -6,7 +6,9 @@ mod cloudflare;
 mod exec;
 mod onepassword;
 mod r2;
+mod scale;
 mod standin;
+mod variants;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,10 +24,10 @@ pub struct BenchContext {
     pub root: PathBuf,
     /// Iterations for the fast benchmarks (slow ones scale it down).
     pub iterations: usize,
-    /// Another sesame binary (`--against PATH`, e.g. a build of an older
-    /// commit) that `exec` also measures, interleaved, for a before/after
-    /// ratio in the same run.
-    pub against: Option<PathBuf>,
+    /// Other sesame binaries `exec` also measures, interleaved, each with
+    /// a label: `--against PATH` (e.g. a build of an older commit) and
+    /// `--variant NAME` (this tree built with one setting changed).
+    pub others: Vec<(String, PathBuf)>,
 }
 
 /// A benchmark: its name (for `cargo xtask bench NAME`) and its function.
@@ -37,12 +39,14 @@ const BENCHES: &[Bench] = &[
     ("op", onepassword::batching),
     ("cloudflare", cloudflare::leases),
     ("r2", r2::verify_concurrency),
+    ("scale", scale::scale),
 ];
 
 /// Runs the named benchmarks (all when none is named).
 pub fn run(args: &[String]) -> Result<()> {
     let mut iterations = 300;
-    let mut against = None;
+    let mut against = Vec::new();
+    let mut variant_names = Vec::new();
     let mut names = Vec::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -52,11 +56,18 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             "--against" => {
                 let path = PathBuf::from(rest.next().context("--against takes the path of a sesame binary")?);
-                against = Some(std::fs::canonicalize(&path).with_context(|| format!("--against {}", path.display()))?);
+                against.push(std::fs::canonicalize(&path).with_context(|| format!("--against {}", path.display()))?);
+            }
+            "--variant" => {
+                let name = rest.next().context("--variant takes a name")?;
+                if !variants::names().contains(&name.as_str()) {
+                    bail!("unknown variant `{name}`; known: {}", variants::names().join(", "));
+                }
+                variant_names.push(name.clone());
             }
             name if BENCHES.iter().any(|(n, _)| *n == name) => names.push(name.to_string()),
             other => bail!(
-                "unknown benchmark `{other}`; usage: cargo xtask bench [--iterations N] [--against PATH] [{}]",
+                "unknown benchmark `{other}`; usage: cargo xtask bench [--iterations N] [--against PATH]... [--variant NAME]... [{}]",
                 BENCHES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("|")
             ),
         }
@@ -77,23 +88,24 @@ pub fn run(args: &[String]) -> Result<()> {
     let installed = std::env::temp_dir().join(format!("sesame-bench-bin-{}", std::process::id()));
     std::fs::create_dir_all(&installed)?;
     for name in ["sesame", "sesame-s3"] {
-        std::fs::copy(root.join("target/release").join(name), installed.join(name))
+        std::fs::copy(release_dir(&root).join(name), installed.join(name))
             .with_context(|| format!("copying target/release/{name}"))?;
     }
-    let against = match against {
-        Some(path) => {
-            let copy = installed.join("against").join("sesame");
-            std::fs::create_dir_all(copy.parent().expect("has a parent"))?;
-            std::fs::copy(&path, &copy).with_context(|| format!("copying {}", path.display()))?;
-            Some(copy)
-        }
-        None => None,
-    };
+    let mut others = Vec::new();
+    for (i, path) in against.iter().enumerate() {
+        let copy = installed.join(format!("against-{i}")).join("sesame");
+        std::fs::create_dir_all(copy.parent().expect("has a parent"))?;
+        std::fs::copy(path, &copy).with_context(|| format!("copying {}", path.display()))?;
+        others.push((format!("`{}`", path.display()), copy));
+    }
+    for name in &variant_names {
+        others.push(variants::build(&root, name, &installed)?);
+    }
     let ctx = BenchContext {
         sesame: installed.join("sesame"),
         root,
         iterations,
-        against,
+        others,
     };
     let result = BENCHES
         .iter()
@@ -105,6 +117,15 @@ pub fn run(args: &[String]) -> Result<()> {
         });
     std::fs::remove_dir_all(&installed).ok();
     result
+}
+
+/// Where `cargo build --release` puts binaries: `$CARGO_TARGET_DIR/release`
+/// when that is set (relative to the workspace), else `target/release`.
+pub fn release_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| root.join("target"), |dir| root.join(dir))
+        .join("release")
 }
 
 fn workspace_root() -> PathBuf {
@@ -123,6 +144,39 @@ pub fn time(cmd: &mut Command) -> Result<Duration> {
         bail!("benchmark command failed: {cmd:?}");
     }
     Ok(elapsed)
+}
+
+/// Runs a command to completion; returns how long it took and its peak
+/// resident set size in KiB (`ru_maxrss` of the process, across the
+/// programs it `exec`s, as GNU time's `%M` reports it).
+pub fn time_and_rss(cmd: &mut Command) -> Result<(Duration, u64)> {
+    let start = Instant::now();
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).spawn()?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, with valid pointers.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let elapsed = start.elapsed();
+    if pid < 0 {
+        bail!("waiting for {cmd:?}: {}", std::io::Error::last_os_error());
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        bail!("benchmark command failed: {cmd:?}");
+    }
+    Ok((elapsed, usage.ru_maxrss as u64))
+}
+
+/// The median of the per-pair ratios `measured[i] / baseline[i]` (pairs
+/// ran back to back, so each ratio saw the same machine load).
+pub fn median_ratio(baseline: &[Duration], measured: &[Duration]) -> f64 {
+    let mut ratios: Vec<f64> = baseline
+        .iter()
+        .zip(measured)
+        .map(|(b, m)| m.as_secs_f64() / b.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 /// The median sample.
@@ -161,8 +215,9 @@ pub fn report(title: &str, baseline: &[Duration], measured: &[Duration], target_
         String::new()
     };
     println!(
-        "  overhead       {overhead_ms:>8.3} ms{target}   ratio {:.2}x",
-        mm.as_secs_f64() / mb.as_secs_f64()
+        "  overhead       {overhead_ms:>8.3} ms{target}   ratio of medians {:.2}x   median of paired ratios {:.2}x",
+        mm.as_secs_f64() / mb.as_secs_f64(),
+        median_ratio(baseline, measured)
     );
 }
 

@@ -42,7 +42,7 @@ impl StandinProcess {
         if !status.success() {
             bail!("building {bin} failed");
         }
-        let mut child = Command::new(root.join("target/release").join(bin))
+        let mut child = Command::new(super::release_dir(root).join(bin))
             .args(args)
             .stdout(Stdio::piped())
             .stdin(Stdio::null())
