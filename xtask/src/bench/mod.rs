@@ -146,25 +146,31 @@ pub fn time(cmd: &mut Command) -> Result<Duration> {
     Ok(elapsed)
 }
 
-/// Runs a command to completion; returns how long it took and its peak
-/// resident set size in KiB (`ru_maxrss` of the process, across the
-/// programs it `exec`s, as GNU time's `%M` reports it).
-pub fn time_and_rss(cmd: &mut Command) -> Result<(Duration, u64)> {
-    let start = Instant::now();
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).spawn()?;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, with valid pointers.
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    let elapsed = start.elapsed();
-    if pid < 0 {
-        bail!("waiting for {cmd:?}: {}", std::io::Error::last_os_error());
+/// The peak resident set size of `cmd` in KiB, as GNU time's `%M` reports
+/// it (`ru_maxrss`, across the programs it `exec`s), or `None` without
+/// `/usr/bin/time`. Read through GNU time, a small process that forks: a
+/// child spawned from this one would start sharing its memory (vfork) and
+/// report this process's peak instead.
+pub fn peak_rss_kib(cmd: &Command) -> Result<Option<u64>> {
+    let gnu_time = Path::new("/usr/bin/time");
+    if !gnu_time.exists() {
+        return Ok(None);
     }
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        bail!("benchmark command failed: {cmd:?}");
+    let out = tempfile_dir()?.join("rss");
+    let mut wrapped = Command::new(gnu_time);
+    wrapped
+        .args(["-f", "%M", "-o"])
+        .arg(&out)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
     }
-    Ok((elapsed, usage.ru_maxrss as u64))
+    time(&mut wrapped)?;
+    let text = std::fs::read_to_string(&out)?;
+    let kib = text.trim().lines().last().unwrap_or_default().trim().parse()?;
+    Ok(Some(kib))
 }
 
 /// The median of the per-pair ratios `measured[i] / baseline[i]` (pairs
