@@ -93,6 +93,19 @@ pub struct ExecArgs {
         value_name = "COMMAND"
     )]
     pub command: Vec<OsString>,
+    /// Replace every secret value and lease credential in the command's output with
+    /// `<concealed by sesame>` (default: on when CI is set and stdout or stderr is not a terminal).
+    #[arg(long, overrides_with = "no_mask")]
+    pub mask: bool,
+    /// Do not mask the command's output.
+    #[arg(long, overrides_with = "mask")]
+    pub no_mask: bool,
+    /// Append a JSON record of the run (never values) to FILE.
+    #[arg(long, env = "SESAME_RECORD", value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
+    /// Include the command's arguments (masked) in the record.
+    #[arg(long)]
+    pub record_args: bool,
 }
 
 /// `sesame get`.

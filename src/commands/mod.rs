@@ -4,6 +4,7 @@ pub mod backends;
 pub mod check;
 pub mod completions;
 pub mod exec;
+mod exec_options;
 pub mod export;
 pub mod get;
 pub mod lease;

@@ -220,7 +220,11 @@ fn verify_command(global: &GlobalArgs, args: &R2VerifyArgs) -> Result<i32> {
         // S3 runs in the helper executable; its reply reader is a task.
         let _inside = rt.enter();
         match HelperProcess::spawn(&ctx.env) {
-            Ok(helper) => checks.extend(rt.block_on(verify::verify(&targets, Arc::new(helper), ctx.timeout))),
+            Ok(helper) => {
+                let helper = Arc::new(helper);
+                checks.extend(rt.block_on(verify::verify(&targets, helper.clone(), ctx.timeout)));
+                rt.block_on(helper.shutdown());
+            }
             Err(e) => helper_failure = Some(e),
         }
     }

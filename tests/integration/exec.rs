@@ -4,7 +4,7 @@ use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
-use crate::support::{env_config, Sandbox};
+use crate::support::{env_config, exec_args, masked_sandbox, Sandbox, EXEC_MODES};
 
 #[test]
 fn injects_secrets_into_the_child_environment() {
@@ -26,33 +26,40 @@ fn run_is_an_alias_and_arguments_pass_without_a_shell() {
 
 #[test]
 fn exit_codes_pass_through_exactly() {
-    let sb = Sandbox::new(&env_config(&[]));
-    for code in [0, 1, 2, 42, 127, 255] {
-        sb.run(&["exec", "--", "sh", "-c", &format!("exit {code}")])
-            .assert_code(code);
+    let sb = masked_sandbox();
+    for mode in EXEC_MODES {
+        for code in [0, 1, 2, 42, 127, 255] {
+            sb.run(&exec_args(mode, &["sh", "-c", &format!("exit {code}")]))
+                .assert_code(code);
+        }
     }
 }
 
 #[test]
 fn a_missing_command_is_127_and_a_non_executable_one_126() {
-    let sb = Sandbox::new(&env_config(&[]));
-    let run = sb.run(&["exec", "--", "no-such-command-xyz"]);
-    run.assert_code(127);
-    assert!(
-        run.stderr().contains("command not found: no-such-command-xyz"),
-        "{}",
-        run.stderr()
-    );
+    let sb = masked_sandbox();
     sb.write("notexec.sh", "#!/bin/sh\n");
     let path = sb.path("notexec.sh");
-    sb.run(&["exec", "--", path.to_str().unwrap()]).assert_code(126);
+    for mode in EXEC_MODES {
+        let run = sb.run(&exec_args(mode, &["no-such-command-xyz"]));
+        run.assert_code(127);
+        assert!(
+            run.stderr().contains("command not found: no-such-command-xyz"),
+            "{}",
+            run.stderr()
+        );
+        sb.run(&exec_args(mode, &[path.to_str().unwrap()])).assert_code(126);
+    }
 }
 
 #[test]
 fn death_by_signal_is_reported_as_the_same_signal() {
-    let sb = Sandbox::new(&env_config(&[]));
-    for signal in [libc::SIGKILL, libc::SIGTERM, libc::SIGINT, libc::SIGUSR1] {
-        let run = sb.run(&["exec", "--", "sh", "-c", &format!("kill -{signal} $$")]);
+    let sb = masked_sandbox();
+    for (mode, signal) in EXEC_MODES
+        .iter()
+        .flat_map(|m| [libc::SIGKILL, libc::SIGTERM, libc::SIGINT, libc::SIGUSR1].map(|s| (*m, s)))
+    {
+        let run = sb.run(&exec_args(mode, &["sh", "-c", &format!("kill -{signal} $$")]));
         assert_eq!(
             run.0.status.signal(),
             Some(signal),
@@ -64,29 +71,36 @@ fn death_by_signal_is_reported_as_the_same_signal() {
 
 #[test]
 fn death_by_signal_in_a_shell_gives_128_plus_n() {
-    let sb = Sandbox::new(&env_config(&[]));
-    let script = format!(
-        "'{}' exec -- sh -c 'kill -TERM $$'; echo \"status=$?\"",
-        crate::support::sesame_bin()
-    );
-    let output = sb.cmd(&[]).get_program().to_owned();
-    let _ = output;
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .current_dir(sb.project())
-        .env_clear()
-        .envs(&sb.env)
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("status=143"), "{:?}", out);
+    let sb = masked_sandbox();
+    for mode in EXEC_MODES {
+        let script = format!(
+            "'{}' exec {} -- sh -c 'kill -TERM $$'; echo \"status=$?\"",
+            crate::support::sesame_bin(),
+            mode.join(" ")
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(sb.project())
+            .env_clear()
+            .envs(&sb.env)
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains("status=143"), "{:?}", out);
+    }
 }
 
 #[test]
 fn stdin_passes_through_untouched() {
-    let sb = Sandbox::new(&env_config(&[]));
+    let sb = masked_sandbox();
+    for mode in EXEC_MODES {
+        stdin_passes_through_untouched_in(&sb, mode);
+    }
+}
+
+fn stdin_passes_through_untouched_in(sb: &Sandbox, mode: &[&str]) {
     let mut child = sb
-        .cmd(&["exec", "--", "cat"])
+        .cmd(&exec_args(mode, &["cat"]))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -52,7 +52,10 @@ fn three_leases_on_one_parent_verify_and_read_it_once() {
     assert_eq!(children.len(), 3, "one token per lease");
     for child in &children {
         assert!(child.has_group(groups::ZONE_READ), "inherited from the parent");
-        assert!(!child.has_group(groups::API_TOKENS_WRITE), "but not the API-token group");
+        assert!(
+            !child.has_group(groups::API_TOKENS_WRITE),
+            "but not the API-token group"
+        );
     }
 }
 

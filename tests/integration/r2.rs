@@ -361,14 +361,20 @@ fn every_check_fails_for_its_own_reason() {
         ("wrong_secret", "credentials", "fail", "signature-mismatch"),
         ("missing_bucket", "credentials", "pass", ""),
         ("missing_bucket", "bucket", "fail", "no-such-bucket"),
-        ("other_bucket", "bucket", "fail", "not-visible"),
-        ("other_bucket", "read", "fail", "access-denied"),
+        // R2 denies an object token everything on another bucket, ListBuckets
+        // included: that cannot be told from an unknown key, and nothing passes.
+        ("other_bucket", "credentials", "fail", "all-denied"),
+        ("other_bucket", "bucket", "skip", ""),
+        ("other_bucket", "read", "skip", ""),
+        ("other_bucket", "least-privilege", "skip", ""),
+        ("other_bucket", "scope", "skip", ""),
         ("read_only_dest", "read", "pass", ""),
         ("read_only_dest", "write", "fail", "read-only"),
         ("admin_source", "least-privilege", "fail", "over-privileged"),
         ("admin_source", "scope", "warn", "account-wide"),
         ("skewed", "credentials", "fail", "clock-skew"),
         ("unreachable", "credentials", "fail", "unreachable"),
+        ("unreachable", "read", "skip", ""),
         ("good_source", "credentials", "pass", ""),
         ("good_source", "read", "pass", ""),
         ("good_source", "least-privilege", "pass", ""),
@@ -384,6 +390,20 @@ fn every_check_fails_for_its_own_reason() {
             assert!(c["cause"].is_string() && c["fix"].is_string(), "{c}");
         }
     }
+    for check in ["bucket", "read", "least-privilege", "scope"] {
+        let skipped = verify_check(&json, "unreachable", check)["detail"].as_str().unwrap();
+        assert!(
+            skipped.contains("did not answer") && !skipped.contains("rejected"),
+            "an unreachable endpoint says nothing about the credentials: {skipped}"
+        );
+    }
+    let all_denied = verify_check(&json, "other_bucket", "credentials")["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        all_denied.contains("unknown") && all_denied.contains("wrong") && all_denied.contains("no grant"),
+        "{all_denied}"
+    );
     let offline = verify_check(&json, "bad_format", "offline");
     let detail = offline["detail"].as_str().unwrap();
     assert!(detail.contains("names account fedcba98"), "{detail}");
@@ -391,6 +411,119 @@ fn every_check_fails_for_its_own_reason() {
     assert!(!run.stdout().contains(&read_secret) && !run.stderr().contains(&read_secret));
     no_probe_left(s3, "photos");
     assert_eq!(s3.object_keys("photos"), ["cat.jpg", "dog.jpg"]);
+}
+
+/// Garage's answers (403 AccessDenied for an unknown key and a wrong secret,
+/// told apart by the message; ListBuckets allowed to every key, showing only
+/// its buckets) are read for what they say, and nothing passes on a denial
+/// caused by bad credentials.
+#[test]
+fn a_server_answering_like_garage_is_read_right() {
+    let world = World::new();
+    let s3 = &world.s3;
+    s3.answer_like_garage();
+    let ep = s3.endpoint();
+    let (read_id, read_secret) = s3.new_key(&[Grant::bucket("photos", Access::ObjectRead)]);
+    let (write_id, write_secret) = s3.new_key(&[Grant::bucket("archive", Access::ObjectReadWrite)]);
+    let (none_id, none_secret) = s3.new_key(&[]);
+    let vars = [
+        "READ_ID",
+        "READ_SECRET",
+        "WRITE_ID",
+        "WRITE_SECRET",
+        "BAD_ID",
+        "WRONG_SECRET",
+        "NONE_ID",
+        "NONE_SECRET",
+    ];
+    let mut config = env_secrets(&vars);
+    config += &static_lease("src", "photos", "read", &ep, "READ_ID", "READ_SECRET");
+    config += &static_lease("dst", "archive", "read", &ep, "WRITE_ID", "WRITE_SECRET");
+    config += &static_lease("unknown_key", "photos", "read", &ep, "BAD_ID", "READ_SECRET");
+    config += &static_lease("wrong_secret", "photos", "read", &ep, "READ_ID", "WRONG_SECRET");
+    config += &static_lease("no_grant", "photos", "read", &ep, "NONE_ID", "NONE_SECRET");
+    let mut sb = Sandbox::new(&config);
+    for (var, value) in [
+        ("READ_ID", read_id.as_str()),
+        ("READ_SECRET", read_secret.as_str()),
+        ("WRITE_ID", &write_id),
+        ("WRITE_SECRET", &write_secret),
+        ("BAD_ID", "GK31c2f218a2e44f485b94239e"),
+        ("WRONG_SECRET", &sha256_hex("not the secret")),
+        ("NONE_ID", &none_id),
+        ("NONE_SECRET", &none_secret),
+    ] {
+        sb.set(var, value);
+    }
+    sb.trust_project();
+    let run = sb.run(&[
+        "r2",
+        "verify",
+        "--format",
+        "json",
+        "unknown_key",
+        "wrong_secret",
+        "no_grant",
+    ]);
+    run.assert_code(1);
+    let json: Value = serde_json::from_str(&run.stdout()).unwrap();
+    let mut expect = vec![
+        ("unknown_key", "credentials", "fail", "unknown-access-key"),
+        ("wrong_secret", "credentials", "fail", "signature-mismatch"),
+        // A known key without a grant: Garage lets it list (no) buckets, so
+        // the key is accepted and the bucket denied.
+        ("no_grant", "credentials", "pass", ""),
+        ("no_grant", "bucket", "fail", "not-visible"),
+        ("no_grant", "least-privilege", "pass", ""),
+    ];
+    for target in ["unknown_key", "wrong_secret"] {
+        for check in ["bucket", "read", "least-privilege", "scope"] {
+            expect.push((target, check, "skip", ""));
+        }
+    }
+    assert_checks(&json, &expect);
+    let fix = verify_check(&json, "unknown_key", "credentials")["fix"]
+        .as_str()
+        .unwrap();
+    assert!(
+        !fix.contains("Object Read"),
+        "no grant advice for a key the server does not know: {fix}"
+    );
+
+    // The pre-flight of two bucket-scoped keys: each lists only its own
+    // bucket, which this run targets, so no scope warning. The destination
+    // is configured read-only: the advice never says to remove its write.
+    let run = sb.run(&[
+        "r2",
+        "verify",
+        "--format",
+        "json",
+        "--source",
+        "src",
+        "--destination",
+        "dst",
+    ]);
+    run.assert_code(1);
+    let json: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_checks(
+        &json,
+        &[
+            ("src", "scope", "pass", ""),
+            ("dst", "scope", "pass", ""),
+            ("src", "least-privilege", "pass", ""),
+            ("dst", "role", "fail", "destination-read-only"),
+            ("dst", "write", "pass", ""),
+        ],
+    );
+    for c in json["checks"].as_array().unwrap() {
+        let advice = format!("{} {}", c["fix"].as_str().unwrap_or(""), c["detail"]);
+        assert!(
+            c["target"] != "dst" || !(advice.contains("Object Read only") || advice.contains("remove write")),
+            "contradictory advice for the destination: {c}"
+        );
+    }
+    no_probe_left(s3, "photos");
+    no_probe_left(s3, "archive");
 }
 
 #[test]
@@ -744,4 +877,66 @@ fn a_missing_helper_fails_clearly_and_orphans_nothing() {
         "{out}\n{err}"
     );
     assert_eq!(world.live_r2_tokens(), 0, "verify's lease is revoked too");
+}
+
+/// Every `sesame-s3` that sesame starts is ended by closing its pipe and
+/// waited for: when sesame returns, each helper has already exited on its
+/// own (status 0, not a signal) and nothing it started is still running.
+#[test]
+fn the_s3_helper_is_shut_down_and_reaped_before_sesame_returns() {
+    let world = World::new();
+    let config = world.lease("src", "photos", "read", "env_prefix = \"SRC_\"\nreuse = false")
+        + &world.lease("dst", "archive", "read-write", "env_prefix = \"DST_\"\nreuse = false");
+    let mut sb = world.sandbox(&config);
+    // A wrapper that runs the real helper as its child and notes both pids
+    // and how the helper ended; killed itself, it notes nothing.
+    let real = std::path::Path::new(crate::support::sesame_bin()).with_file_name("sesame-s3");
+    let log = sb.path("helper.log");
+    let wrapper = sb.path("sesame-s3-wrapper");
+    // (A background job's stdin is /dev/null unless handed on through
+    // another descriptor.)
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec 3<&0\n\"{}\" <&3 3<&- &\nchild=$!\nexec 3<&-\necho \"start $$ $child\" >> \"{}\"\n\
+             wait $child\necho \"exit $?\" >> \"{}\"\n",
+            real.display(),
+            log.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.set("SESAME_S3_HELPER", wrapper.to_str().unwrap());
+
+    for args in [
+        &["r2", "verify", "--source", "src", "--destination", "dst"][..],
+        &["exec", "--", "true"][..],
+    ] {
+        std::fs::remove_file(&log).ok();
+        let run = sb.run(args);
+        run.assert_code(0);
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let starts: Vec<&str> = text.lines().filter(|l| l.starts_with("start")).collect();
+        let exits: Vec<&str> = text.lines().filter(|l| l.starts_with("exit")).collect();
+        assert!(!starts.is_empty(), "{args:?}: the helper ran\n{text}");
+        assert_eq!(
+            exits.len(),
+            starts.len(),
+            "{args:?}: every helper exited before sesame returned\n{text}"
+        );
+        assert!(
+            exits.iter().all(|l| *l == "exit 0"),
+            "{args:?}: ended by its input closing\n{text}"
+        );
+        for line in starts {
+            for pid in line.split_whitespace().skip(1) {
+                assert!(
+                    !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                    "{args:?}: process {pid} is left behind (or unreaped)\n{text}"
+                );
+            }
+        }
+    }
 }

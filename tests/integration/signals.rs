@@ -2,12 +2,18 @@
 
 use sesame_test_support::signals::SignalRecorder;
 
-use crate::support::{env_config, start_recorder, Sandbox};
+use crate::support::{exec_args, masked_sandbox, start_recorder_with, EXEC_MODES};
 
 #[test]
 fn each_forwarded_signal_arrives_exactly_once() {
-    let sb = Sandbox::new(&env_config(&[]));
-    let (mut child, recorder) = start_recorder(&sb);
+    for mode in EXEC_MODES {
+        each_forwarded_signal_arrives_exactly_once_in(mode);
+    }
+}
+
+fn each_forwarded_signal_arrives_exactly_once_in(mode: &[&str]) {
+    let sb = masked_sandbox();
+    let (mut child, recorder) = start_recorder_with(&sb, mode);
     recorder.wait_until_ready();
     recorder.send_each_then_stop(child.id());
     let status = child.wait().unwrap();
@@ -21,7 +27,13 @@ fn each_forwarded_signal_arrives_exactly_once() {
 
 #[test]
 fn ctrl_c_on_a_terminal_reaches_the_command_once() {
-    let sb = Sandbox::new(&env_config(&[]));
+    for mode in EXEC_MODES {
+        ctrl_c_on_a_terminal_reaches_the_command_once_in(mode);
+    }
+}
+
+fn ctrl_c_on_a_terminal_reaches_the_command_once_in(mode: &[&str]) {
+    let sb = masked_sandbox();
     let recorder = SignalRecorder::in_dir(sb.dir.path());
     let pty = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_ctrl_c.py");
     let out = std::process::Command::new("python3")
@@ -30,9 +42,8 @@ fn ctrl_c_on_a_terminal_reaches_the_command_once() {
             recorder.ready_file().to_str().unwrap(),
             "--",
             crate::support::sesame_bin(),
-            "exec",
-            "--",
         ])
+        .args(exec_args(mode, &[]))
         .args(recorder.argv())
         .arg("SIGINT")
         .current_dir(sb.project())

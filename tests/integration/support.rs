@@ -138,9 +138,16 @@ pub fn env_config(secrets: &[(&str, &str)]) -> String {
 /// Starts `sesame exec` in `sb` on the signal recorder, whose files are in
 /// the sandbox's root; wait for it with [`SignalRecorder::wait_until_ready`].
 pub fn start_recorder(sb: &Sandbox) -> (Child, SignalRecorder) {
+    start_recorder_with(sb, &[])
+}
+
+/// Like [`start_recorder`], with `options` for `sesame exec` (`--mask`).
+pub fn start_recorder_with(sb: &Sandbox, options: &[&str]) -> (Child, SignalRecorder) {
     let recorder = SignalRecorder::in_dir(sb.dir.path());
     let argv = recorder.argv();
-    let mut args = vec!["exec", "--"];
+    let mut args = vec!["exec"];
+    args.extend(options);
+    args.push("--");
     args.extend(argv.iter().map(String::as_str));
     let child = sb.cmd(&args).stdout(Stdio::null()).spawn().unwrap();
     (child, recorder)
@@ -178,4 +185,26 @@ pub fn assert_checks(json: &Value, expect: &[(&str, &str, &str, &str)]) {
             "{target}/{check}"
         );
     }
+}
+
+/// The ways `sesame exec` runs a command that must not change how it
+/// exits or gets signals: in its own place, and supervised with its
+/// output masked.
+pub const EXEC_MODES: [&[&str]; 2] = [&[], &["--mask"]];
+
+/// A sandbox with one secret long enough to be masked (`MASKED_TOKEN`),
+/// so `--mask` really puts the mask between the command and its output.
+pub fn masked_sandbox() -> Sandbox {
+    let mut sb = Sandbox::new(&env_config(&[("MASKED_TOKEN", "MASKED_TOKEN_SRC")]));
+    sb.set("MASKED_TOKEN_SRC", "tok-0123456789abcdef");
+    sb
+}
+
+/// `exec`, `mode`, `--`, then `command`.
+pub fn exec_args<'a>(mode: &[&'a str], command: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["exec"];
+    args.extend(mode);
+    args.push("--");
+    args.extend(command);
+    args
 }

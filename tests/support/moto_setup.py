@@ -22,6 +22,8 @@ iam = session.client("iam", endpoint_url=endpoint)
 
 s3.create_bucket(Bucket="moto-source")
 s3.create_bucket(Bucket="moto-dest")
+# A bucket no test targets: an account-wide key sees it in ListBuckets.
+s3.create_bucket(Bucket="moto-unrelated")
 s3.put_object(Bucket="moto-source", Key="cat.jpg", Body=b"meow, a jpeg")
 s3.put_object(Bucket="moto-source", Key="dog.jpg", Body=b"woof, a jpeg")
 

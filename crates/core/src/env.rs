@@ -42,6 +42,12 @@ impl EnvSnapshot {
         self.vars.get(name).map(SecretValue::new)
     }
 
+    /// Every variable, by name, for handing the whole environment to a
+    /// program sesame runs on a backend's behalf (`op`).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// True if the variable is set and not empty.
     pub fn is_set(&self, name: &str) -> bool {
         self.vars.get(name).is_some_and(|v| !v.is_empty())

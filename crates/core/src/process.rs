@@ -152,14 +152,34 @@ impl SignalRelay {
         args: &[OsString],
         env: &BTreeMap<String, SecretValue>,
     ) -> Result<ChildExit, ExecError> {
+        self.run_configured(program, args, env, |_| Ok(()))
+    }
+
+    /// Like [`SignalRelay::run`], with `configure` setting up the command
+    /// (its stdio, say) before it is spawned; if it fails, nothing runs.
+    /// The `Command` is dropped right after spawning, so sesame keeps no
+    /// copy of the child's ends.
+    pub fn run_configured(
+        &self,
+        program: &OsString,
+        args: &[OsString],
+        env: &BTreeMap<String, SecretValue>,
+        configure: impl FnOnce(&mut Command) -> io::Result<()>,
+    ) -> Result<ChildExit, ExecError> {
         let mut command = Command::new(program);
         command.args(args);
         for (name, value) in env {
             command.env(name, value.expose());
         }
-        crate::failpoint::hit("before-exec");
         let shown = program.to_string_lossy().into_owned();
-        let mut child = command.spawn().map_err(|source| match source.kind() {
+        configure(&mut command).map_err(|source| ExecError::Other {
+            program: shown.clone(),
+            source,
+        })?;
+        crate::failpoint::hit("before-exec");
+        let spawned = command.spawn();
+        drop(command);
+        let mut child = spawned.map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => ExecError::NotFound(shown.clone()),
             io::ErrorKind::PermissionDenied => ExecError::PermissionDenied(shown.clone()),
             _ => ExecError::Other {

@@ -323,24 +323,42 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
         }
         for name in wave {
             let secret = &config.secrets[name];
+            let failure = |provider: &str, reference: &str, cause: String| Failure {
+                name: name.clone(),
+                source: Some((provider.to_string(), reference.to_string())),
+                cause,
+            };
             let outcome = match wave_values.remove(name) {
                 Some((_, _, Ok(value))) => Ok(value),
-                Some((provider, reference, Err(BackendError::NotFound { message }))) => Err((
+                Some((provider, reference, Err(BackendError::NotFound { message }))) => {
+                    Err((true, failure(&provider, &reference, message)))
+                }
+                Some((provider, reference, Err(e))) => Err((false, failure(&provider, &reference, e.to_string()))),
+                None => Err((
                     true,
-                    format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {message}"),
+                    Failure {
+                        name: name.clone(),
+                        source: None,
+                        cause: "it has no provider value".into(),
+                    },
                 )),
-                Some((provider, reference, Err(e))) => Err((
-                    false,
-                    format!("secret `{name}` (provider `{provider}`, reference `{reference}`): {e}"),
-                )),
-                None => Err((true, format!("secret `{name}` has no provider value"))),
             };
             let outcome = match (outcome, &secret.default) {
                 (Err((true, _)), Some(default)) => {
                     let look = lookup(&resolution.values, base);
                     expand_refs(default.expose(), &["default".into()], &look)
                         .map(SecretValue::new)
-                        .map_err(|e| (false, format!("secret `{name}`: {e}")))
+                        .map_err(|e| {
+                            let cause = e.to_string();
+                            (
+                                false,
+                                Failure {
+                                    name: name.clone(),
+                                    source: None,
+                                    cause,
+                                },
+                            )
+                        })
                 }
                 (other, _) => other,
             };
@@ -348,16 +366,111 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
                 Ok(value) => {
                     resolution.values.insert(name.clone(), value);
                 }
-                Err((missing, message)) => match (missing, config.if_missing_of(secret)) {
-                    (true, IfMissing::Warn) => resolution.warnings.push(message),
+                Err((missing, failure)) => match (missing, config.if_missing_of(secret)) {
+                    (true, IfMissing::Warn) => resolution.warnings.push(failure.to_string()),
                     (true, IfMissing::Ignore) => tracing::debug!(secret = %name, "missing, ignored"),
-                    _ => failures.push(message),
+                    _ => failures.push(failure),
                 },
             }
         }
         if !failures.is_empty() {
-            return Err(ResolveError::Secrets(failures));
+            return Err(ResolveError::Secrets(by_cause(failures)));
         }
     }
     Ok(resolution)
+}
+
+/// A secret that could not be resolved.
+struct Failure {
+    name: String,
+    /// Its provider and reference, when a provider was asked.
+    source: Option<(String, String)>,
+    /// Why, with the fix (the backend's error).
+    cause: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Some((provider, reference)) => write!(
+                f,
+                "secret `{}` (provider `{provider}`, reference `{reference}`): {}",
+                self.name, self.cause
+            ),
+            None => write!(f, "secret `{}`: {}", self.name, self.cause),
+        }
+    }
+}
+
+/// One message per cause: secrets of one provider that failed with the
+/// very same error (op not signed in behind 32 secrets) are reported once,
+/// naming how many secrets it affects and the first few of them.
+fn by_cause(failures: Vec<Failure>) -> Vec<String> {
+    const SHOWN: usize = 5;
+    let mut groups: Vec<(Option<String>, String, Vec<Failure>)> = Vec::new();
+    for failure in failures {
+        let provider = failure.source.as_ref().map(|(p, _)| p.clone());
+        match groups
+            .iter_mut()
+            .find(|(p, cause, _)| provider.is_some() && *p == provider && *cause == failure.cause)
+        {
+            Some((_, _, members)) => members.push(failure),
+            None => groups.push((provider, failure.cause.clone(), vec![failure])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(provider, cause, mut members)| {
+            if members.len() == 1 {
+                return members.pop().expect("one member").to_string();
+            }
+            let count = members.len();
+            let mut names: Vec<String> = members.iter().take(SHOWN).map(|m| format!("`{}`", m.name)).collect();
+            if count > SHOWN {
+                names.push(format!("{} more", count - SHOWN));
+            }
+            format!(
+                "secrets {} ({count} secrets, provider `{}`): {cause}",
+                names.join(", "),
+                provider.unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(name: &str, provider: &str, cause: &str) -> Failure {
+        Failure {
+            name: name.into(),
+            source: Some((provider.into(), format!("ref of {name}"))),
+            cause: cause.into(),
+        }
+    }
+
+    #[test]
+    fn one_message_per_cause_says_how_many_secrets_it_affects() {
+        let mut failures: Vec<Failure> = (0..32)
+            .map(|i| failure(&format!("S{i}"), "op", "op is not signed in\n  hint: run `op signin`"))
+            .collect();
+        failures.push(failure("OTHER", "op", "vault `V` has no item `X`"));
+        failures.push(failure("ENV", "env", "op is not signed in\n  hint: run `op signin`"));
+        let messages = by_cause(failures);
+        assert_eq!(messages.len(), 3, "{messages:#?}");
+        assert_eq!(
+            messages[0],
+            "secrets `S0`, `S1`, `S2`, `S3`, `S4`, 27 more (32 secrets, provider `op`): op is not signed in\n  \
+             hint: run `op signin`"
+        );
+        assert_eq!(
+            messages[1],
+            "secret `OTHER` (provider `op`, reference `ref of OTHER`): vault `V` has no item `X`"
+        );
+        assert!(
+            messages[2].starts_with("secret `ENV` (provider `env`"),
+            "another provider, another cause"
+        );
+    }
 }

@@ -108,6 +108,19 @@ pub fn config_schema(providers: Vec<BackendSchema>, leases: Vec<BackendSchema>) 
                     "additionalProperties": { "$ref": "#/definitions/profile" }
                 }),
             );
+            map.insert(
+                "exec".into(),
+                json!({
+                    "type": "object",
+                    "description": "Defaults of `sesame exec`. From a file that is not trusted, `mask = false` and `record` are ignored.",
+                    "additionalProperties": false,
+                    "properties": {
+                        "mask": { "type": "boolean", "description": "Mask secret values in the command's output (default: on when CI is set and output is not a terminal)." },
+                        "record": { "type": "string", "description": "Append a values-free JSON record of every run to this file (relative to this file's directory)." },
+                        "record_args": { "type": "boolean", "description": "Include the command's arguments (masked) in the record." }
+                    }
+                }),
+            );
         }
         json!({ "type": "object", "additionalProperties": false, "properties": properties })
     };

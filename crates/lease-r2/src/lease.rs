@@ -129,8 +129,10 @@ impl R2Lease {
             return Ok(());
         }
         let helper = Arc::new(HelperProcess::spawn(&ctx.env)?);
-        let client = S3::new(helper, &self.settings.endpoint, credentials, ctx.timeout, 1);
-        let (waited, attempts) = s3::wait_until_live(&client, &self.settings.bucket, self.settings.wait).await?;
+        let client = S3::new(helper.clone(), &self.settings.endpoint, credentials, ctx.timeout, 1);
+        let waited = s3::wait_until_live(&client, &self.settings.bucket, self.settings.wait).await;
+        helper.shutdown().await;
+        let (waited, attempts) = waited?;
         tracing::info!(
             lease,
             bucket = %self.settings.bucket,

@@ -14,12 +14,13 @@ use reqwest::header::{HeaderValue, AUTHORIZATION};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sesame_core::backend::error_chain;
-use sesame_core::{BackendError, SecretValue};
+use sesame_core::{BackendContext, BackendError, SecretSource, SecretValue};
 use tokio::sync::{OnceCell, Semaphore};
 use tokio::time::Instant;
 
+use crate::batch::{ItemKey, Limits};
 use crate::item::Item;
-use crate::{describe, ItemKey};
+use crate::{check_host, credential, describe};
 
 /// A vault or item in a listing.
 #[derive(Debug, Deserialize)]
@@ -267,6 +268,56 @@ fn vault_not_found(name: &str) -> BackendError {
         format!("vault `{name}` was not found"),
         Some("check its name (names match exactly); a Connect token sees only the vaults it was granted".into()),
     )
+}
+
+/// Fetches every item from the Connect server.
+pub(crate) async fn fetch_items(
+    ctx: &BackendContext,
+    host: &Option<String>,
+    token: &Option<SecretSource>,
+    limits: Limits,
+    keys: &[ItemKey],
+) -> Vec<Result<Item, BackendError>> {
+    let all = |e: BackendError| keys.iter().map(|_| Err(e.clone())).collect::<Vec<_>>();
+    let host = match host
+        .clone()
+        .or_else(|| ctx.env.var("OP_CONNECT_HOST").map(str::to_string))
+    {
+        Some(host) => host,
+        None => unreachable!("Connect mode has a host"),
+    };
+    if let Err(message) = check_host(&host) {
+        return all(BackendError::failed(
+            format!("OP_CONNECT_HOST: {message}"),
+            Some("set it to the Connect server's base URL, e.g. http://localhost:8080".into()),
+        ));
+    }
+    let token = match token {
+        Some(source) => match credential(ctx, source, "connect_token", "Connect token") {
+            Ok(token) => token,
+            Err(e) => return all(e),
+        },
+        None => match ctx.env.secret("OP_CONNECT_TOKEN").filter(|t| !t.is_empty()) {
+            Some(token) => token,
+            None => {
+                return all(BackendError::failed(
+                    format!("no token for 1Password Connect at {host}"),
+                    Some("set `connect_token = { secret = \"...\" }` in the provider, or OP_CONNECT_TOKEN".into()),
+                ))
+            }
+        },
+    };
+    let limit = Arc::new(Semaphore::new(limits.concurrency));
+    let (timeout, deadline) = (limits.timeout, limits.deadline);
+    let client = match ctx.http() {
+        Ok(client) => client,
+        Err(e) => return all(e),
+    };
+    let connect = match Connect::new(client, &host, &token, timeout, deadline, limit, keys) {
+        Ok(connect) => connect,
+        Err(e) => return all(e),
+    };
+    futures_util::future::join_all(keys.iter().map(|key| connect.item(key))).await
 }
 
 #[cfg(test)]

@@ -36,13 +36,15 @@
 //!
 //! Docs: `docs/providers/1password.md`.
 
+mod batch;
 mod cli;
 mod connect;
 mod item;
+mod op_error;
 mod reference;
+mod template;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -51,8 +53,9 @@ use sesame_core::{
     async_trait, BackendConfig, BackendContext, BackendError, Provider, ProviderRegistration, SecretRequest,
     SecretSource, SecretValue,
 };
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
+
+use batch::{field_value, group, Limits};
 
 pub use item::{Item, Missing};
 pub use reference::Reference;
@@ -66,13 +69,14 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 #[serde(deny_unknown_fields)]
 pub struct OnePasswordConfig {
     /// The vault (name or ID) of secret values that are not full `op://`
-    /// references (`ITEM`, `ITEM/FIELD`, `ITEM/SECTION/FIELD`).
+    /// references (`ITEM`, `ITEM/FIELD`, `ITEM/SECTION/FIELD`): a name, or
+    /// `{ secret = "NAME" }` to take it from another secret (as fnox allows).
     #[serde(default)]
-    pub vault: Option<String>,
+    pub vault: Option<SecretSource>,
     /// The account `op` uses (`--account`): sign-in address, ID or
-    /// shorthand, e.g. `my.1password.com`.
+    /// shorthand, e.g. `my.1password.com`, or `{ secret = "NAME" }`.
     #[serde(default)]
-    pub account: Option<String>,
+    pub account: Option<SecretSource>,
     /// A service-account token for `op`, usually `{ secret = "NAME" }`.
     /// Without it, `op` uses OP_SERVICE_ACCOUNT_TOKEN if set, else the
     /// desktop app or `op signin` session.
@@ -98,44 +102,11 @@ pub struct OnePasswordConfig {
     pub concurrency: Option<usize>,
 }
 
-/// One item to fetch: a vault and an item title or ID, as written.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct ItemKey {
-    pub vault: String,
-    pub item: String,
-}
-
-impl ItemKey {
-    /// The item a reference is in.
-    fn of(reference: &Reference) -> Self {
-        Self {
-            vault: reference.vault.clone(),
-            item: reference.item.clone(),
-        }
-    }
-}
-
-/// The distinct items of `references` in order of appearance, and for each
-/// reference the index of its item.
-fn group<'r>(references: impl IntoIterator<Item = &'r Reference>) -> (Vec<ItemKey>, Vec<usize>) {
-    let mut keys: Vec<ItemKey> = Vec::new();
-    let mut index: HashMap<ItemKey, usize> = HashMap::new();
-    let groups = references
-        .into_iter()
-        .map(|r| {
-            *index.entry(ItemKey::of(r)).or_insert_with_key(|key| {
-                keys.push(key.clone());
-                keys.len() - 1
-            })
-        })
-        .collect();
-    (keys, groups)
-}
-
 #[derive(Debug)]
 enum Mode {
     Cli {
-        cli: cli::OpCli,
+        op_path: Option<String>,
+        account: Option<SecretSource>,
         token: Option<SecretSource>,
     },
     Connect {
@@ -148,7 +119,7 @@ enum Mode {
 #[derive(Debug)]
 pub struct OnePasswordProvider {
     mode: Mode,
-    vault: Option<String>,
+    vault: Option<SecretSource>,
     timeout: Option<Duration>,
     concurrency: usize,
 }
@@ -176,10 +147,14 @@ impl OnePasswordProvider {
                 Some(format!("leave it out for the default, {DEFAULT_CONCURRENCY}")),
             ));
         }
+        let literal = |source: &Option<SecretSource>| match source {
+            Some(SecretSource::Literal(value)) => Some(value.expose().to_string()),
+            _ => None,
+        };
         for (key, value) in [
-            ("vault", &parsed.vault),
-            ("account", &parsed.account),
-            ("op_path", &parsed.op_path),
+            ("vault", literal(&parsed.vault)),
+            ("account", literal(&parsed.account)),
+            ("op_path", parsed.op_path.clone()),
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 return Err(config.error_at(
@@ -226,10 +201,8 @@ impl OnePasswordProvider {
             }
         } else {
             Mode::Cli {
-                cli: cli::OpCli {
-                    op_path: parsed.op_path,
-                    account: parsed.account,
-                },
+                op_path: parsed.op_path,
+                account: parsed.account,
                 token: parsed.token,
             }
         };
@@ -240,144 +213,15 @@ impl OnePasswordProvider {
             concurrency,
         }))
     }
-
-    /// Resolves every reference with `op`: the plain ones (see
-    /// [`Reference::is_plain`]) with one `op inject`, the others with one
-    /// `op item get` per item, side by side. If `op inject` fails for any
-    /// reason but one that concerns every call alike (not signed in, ...),
-    /// its references are read item by item, so each secret gets its own
-    /// precise error: at most 1 + items processes.
-    async fn resolve_cli(
-        &self,
-        ctx: &BackendContext,
-        settings: &cli::OpCli,
-        token: &Option<SecretSource>,
-        references: &[&Reference],
-        deadline: Instant,
-    ) -> Vec<Result<SecretValue, BackendError>> {
-        let all = |e: BackendError| references.iter().map(|_| Err(e.clone())).collect::<Vec<_>>();
-        let op = match cli::find_op(settings.op_path.as_deref(), &ctx.env) {
-            Ok(op) => op,
-            Err(e) => return all(e),
-        };
-        let token = match token {
-            None => None,
-            Some(source) => match credential(ctx, source, "token", "service-account token") {
-                Ok(token) => Some(token),
-                Err(e) => return all(e),
-            },
-        };
-        let batch = cli::Batch {
-            op,
-            settings,
-            env: &ctx.env,
-            service_account: token.is_some() || ctx.env.is_set("OP_SERVICE_ACCOUNT_TOKEN"),
-            token,
-            timeout: self.timeout.unwrap_or(ctx.timeout),
-            deadline,
-            limit: Arc::new(Semaphore::new(self.concurrency)),
-        };
-
-        let (plain, odd): (Vec<usize>, Vec<usize>) = (0..references.len()).partition(|&i| references[i].is_plain());
-        let injected: Vec<&Reference> = plain.iter().map(|&i| references[i]).collect();
-        let (odd_keys, _) = group(odd.iter().map(|&i| references[i]));
-        let (injected, odd_items) = tokio::join!(
-            async {
-                if injected.is_empty() {
-                    cli::Injected::Values(Vec::new())
-                } else {
-                    batch.inject(&injected).await
-                }
-            },
-            futures_util::future::join_all(odd_keys.iter().map(|key| batch.item(key)))
-        );
-        let mut items: HashMap<ItemKey, Result<Item, BackendError>> = odd_keys.into_iter().zip(odd_items).collect();
-        let mut results: Vec<Option<Result<SecretValue, BackendError>>> = references.iter().map(|_| None).collect();
-        match injected {
-            cli::Injected::Values(values) => {
-                for (&i, value) in plain.iter().zip(values) {
-                    results[i] = Some(Ok(value));
-                }
-            }
-            cli::Injected::Failed(e) => {
-                for &i in &plain {
-                    results[i] = Some(Err(e.clone()));
-                }
-            }
-            cli::Injected::Fallback(reason) => {
-                let (keys, _) = group(plain.iter().map(|&i| references[i]));
-                let missing: Vec<ItemKey> = keys.into_iter().filter(|k| !items.contains_key(k)).collect();
-                tracing::debug!(%reason, items = missing.len(), "op inject failed; reading item by item");
-                let fetched = futures_util::future::join_all(missing.iter().map(|key| batch.item(key))).await;
-                items.extend(missing.into_iter().zip(fetched));
-            }
-        }
-        references
-            .iter()
-            .zip(results)
-            .map(|(reference, result)| {
-                result.unwrap_or_else(|| match &items[&ItemKey::of(reference)] {
-                    Ok(item) => field_value(item, reference),
-                    Err(e) => Err(e.clone()),
-                })
-            })
-            .collect()
-    }
-
-    /// Fetches every item from the Connect server.
-    async fn fetch_connect(
-        &self,
-        ctx: &BackendContext,
-        host: &Option<String>,
-        token: &Option<SecretSource>,
-        keys: &[ItemKey],
-        deadline: Instant,
-    ) -> Vec<Result<Item, BackendError>> {
-        let all = |e: BackendError| keys.iter().map(|_| Err(e.clone())).collect::<Vec<_>>();
-        let host = match host
-            .clone()
-            .or_else(|| ctx.env.var("OP_CONNECT_HOST").map(str::to_string))
-        {
-            Some(host) => host,
-            None => unreachable!("Connect mode has a host"),
-        };
-        if let Err(message) = check_host(&host) {
-            return all(BackendError::failed(
-                format!("OP_CONNECT_HOST: {message}"),
-                Some("set it to the Connect server's base URL, e.g. http://localhost:8080".into()),
-            ));
-        }
-        let token = match token {
-            Some(source) => match credential(ctx, source, "connect_token", "Connect token") {
-                Ok(token) => token,
-                Err(e) => return all(e),
-            },
-            None => match ctx.env.secret("OP_CONNECT_TOKEN").filter(|t| !t.is_empty()) {
-                Some(token) => token,
-                None => {
-                    return all(BackendError::failed(
-                        format!("no token for 1Password Connect at {host}"),
-                        Some("set `connect_token = { secret = \"...\" }` in the provider, or OP_CONNECT_TOKEN".into()),
-                    ))
-                }
-            },
-        };
-        let limit = Arc::new(Semaphore::new(self.concurrency));
-        let timeout = self.timeout.unwrap_or(ctx.timeout);
-        let client = match ctx.http() {
-            Ok(client) => client,
-            Err(e) => return all(e),
-        };
-        let connect = match connect::Connect::new(client, &host, &token, timeout, deadline, limit, keys) {
-            Ok(connect) => connect,
-            Err(e) => return all(e),
-        };
-        futures_util::future::join_all(keys.iter().map(|key| connect.item(key))).await
-    }
 }
 
 /// The value of a credential field, which must be set and not empty.
-fn credential(ctx: &BackendContext, source: &SecretSource, key: &str, what: &str) -> Result<SecretValue, BackendError> {
+pub(crate) fn credential(
+    ctx: &BackendContext,
+    source: &SecretSource,
+    key: &str,
+    what: &str,
+) -> Result<SecretValue, BackendError> {
     match ctx.source(source) {
         Ok(value) if !value.is_empty() => Ok(value),
         Ok(_) => Err(BackendError::failed(
@@ -395,7 +239,7 @@ fn credential(ctx: &BackendContext, source: &SecretSource, key: &str, what: &str
 }
 
 /// Checks a Connect base URL.
-fn check_host(host: &str) -> Result<(), String> {
+pub(crate) fn check_host(host: &str) -> Result<(), String> {
     let rest = host.strip_prefix("http://").or_else(|| host.strip_prefix("https://"));
     match rest {
         Some(rest) if !rest.trim_matches('/').is_empty() && !rest.contains(char::is_whitespace) => Ok(()),
@@ -412,58 +256,17 @@ pub(crate) fn describe(duration: Duration) -> String {
     }
 }
 
-/// Prefixes an error's message with the full reference it concerns, unless
-/// the secret's `value` already is that reference (sesame names it).
+/// Prefixes a "not found" error with the full reference it concerns,
+/// unless the secret's `value` already is that reference (sesame names it).
+/// Other errors concern a call (`op item get ...`, which they name) or the
+/// whole batch (not signed in, op missing, ...): those stay word for word
+/// the same for every secret they hit, so sesame reports them once.
 fn about(reference: &Reference, written: &str, error: &BackendError) -> BackendError {
-    if reference.to_string() == written {
-        return error.clone();
-    }
     match error {
-        BackendError::NotFound { message } => BackendError::not_found(format!("`{reference}`: {message}")),
-        BackendError::Failed { message, hint } => {
-            BackendError::failed(format!("`{reference}`: {message}"), hint.clone())
+        BackendError::NotFound { message } if reference.to_string() != written => {
+            BackendError::not_found(format!("`{reference}`: {message}"))
         }
         other => other.clone(),
-    }
-}
-
-/// `` `a`, `b` `` (at most 40 names).
-fn list(names: &[String]) -> String {
-    let mut shown: Vec<String> = names.iter().take(40).map(|n| format!("`{n}`")).collect();
-    if names.len() > 40 {
-        shown.push(format!("and {} more", names.len() - 40));
-    }
-    shown.join(", ")
-}
-
-/// The value of the field `reference` names in `item`.
-fn field_value(item: &Item, reference: &Reference) -> Result<SecretValue, BackendError> {
-    let (vault, name) = (&reference.vault, &reference.item);
-    match item.find_field(reference.section.as_deref(), &reference.field) {
-        Ok(field) => Ok(field.value()),
-        Err(Missing::Section(sections)) => Err(BackendError::not_found(format!(
-            "item `{name}` in vault `{vault}` has no section `{}`; {}",
-            reference.section.as_deref().unwrap_or_default(),
-            if sections.is_empty() {
-                "it has no sections".to_string()
-            } else {
-                format!("its sections: {}", list(&sections))
-            }
-        ))),
-        Err(Missing::Field(fields)) => Err(BackendError::not_found(format!(
-            "item `{name}` in vault `{vault}` has no field `{}`{}; {}",
-            reference.field,
-            reference
-                .section
-                .as_deref()
-                .map(|s| format!(" in section `{s}`"))
-                .unwrap_or_default(),
-            if fields.is_empty() {
-                "it has no fields".to_string()
-            } else {
-                format!("its fields: {}", list(&fields))
-            }
-        ))),
     }
 }
 
@@ -487,9 +290,21 @@ impl Provider for OnePasswordProvider {
         let margin = (ctx.timeout / 20).min(Duration::from_millis(250));
         let deadline = started + ctx.timeout.saturating_sub(margin);
 
+        let limits = Limits {
+            timeout: self.timeout.unwrap_or(ctx.timeout),
+            deadline,
+            concurrency: self.concurrency,
+        };
+        let vault = match &self.vault {
+            None => None,
+            Some(source) => match credential(ctx, source, "vault", "vault") {
+                Ok(vault) => Some(vault),
+                Err(e) => return requests.iter().map(|_| Err(e.clone())).collect(),
+            },
+        };
         let references: Vec<Result<Reference, BackendError>> = requests
             .iter()
-            .map(|r| Reference::parse(&r.reference, self.vault.as_deref()))
+            .map(|r| Reference::parse(&r.reference, vault.as_ref().map(SecretValue::expose)))
             .collect();
         // Each distinct reference is resolved once.
         let mut distinct: Vec<&Reference> = Vec::new();
@@ -514,10 +329,29 @@ impl Provider for OnePasswordProvider {
             Vec::new()
         } else {
             match &self.mode {
-                Mode::Cli { cli, token } => self.resolve_cli(ctx, cli, token, &distinct, deadline).await,
+                Mode::Cli {
+                    op_path,
+                    account,
+                    token,
+                } => {
+                    let account = match account {
+                        None => Ok(None),
+                        Some(source) => credential(ctx, source, "account", "account").map(Some),
+                    };
+                    match account {
+                        Ok(account) => {
+                            let settings = cli::OpCli {
+                                op_path: op_path.clone(),
+                                account: account.map(|a| a.expose().to_string()),
+                            };
+                            batch::resolve_cli(ctx, &settings, token, limits, &distinct).await
+                        }
+                        Err(e) => distinct.iter().map(|_| Err(e.clone())).collect(),
+                    }
+                }
                 Mode::Connect { host, token } => {
                     let (keys, groups) = group(distinct.iter().copied());
-                    let items = self.fetch_connect(ctx, host, token, &keys, deadline).await;
+                    let items = connect::fetch_items(ctx, host, token, limits, &keys).await;
                     distinct
                         .iter()
                         .zip(groups)
@@ -560,6 +394,7 @@ inventory::submit! {
 mod tests {
     use super::*;
     use sesame_core::EnvSnapshot;
+    use std::sync::Arc;
 
     fn ctx(vars: &[(&str, &str)]) -> BackendContext {
         BackendContext::new(Arc::new(EnvSnapshot::from_pairs(vars.iter().copied())))
@@ -630,19 +465,18 @@ mod tests {
             .await;
         let errors: Vec<String> = results.into_iter().map(|r| r.unwrap_err().to_string()).collect();
         assert!(
-            errors[0].starts_with("`op://V/Item/field`: ") && errors[0].contains("not installed"),
+            errors[0].starts_with("the 1Password CLI") && errors[0].contains("not installed"),
             "{}",
             errors[0]
+        );
+        assert_eq!(
+            errors[0], errors[1],
+            "one cause, word for word the same for every secret"
         );
         assert!(
             errors[0].contains("hint:") && errors[0].contains("connect_host"),
             "{}",
             errors[0]
-        );
-        assert!(
-            errors[1].starts_with("the 1Password CLI"),
-            "a full reference is not repeated: {}",
-            errors[1]
         );
         assert!(errors[2].contains("not a 1Password secret reference"), "{}", errors[2]);
     }

@@ -83,6 +83,12 @@ async fn run(client: &aws_sdk_s3::Client, operation: Operation) -> Result<Succes
             .await
             .map(|out| Success {
                 count: Some(out.buckets().len() as u64),
+                names: Some(
+                    out.buckets()
+                        .iter()
+                        .filter_map(|b| b.name().map(str::to_string))
+                        .collect(),
+                ),
                 ..done
             })
             .map_err(|e| failure(&e)),

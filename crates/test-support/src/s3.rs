@@ -45,8 +45,12 @@
 //! [`S3Handle::set_latency`] (per request), [`S3Handle::set_clock_offset`]
 //! (the `Date` header the server sends; beyond 15 minutes requests fail with
 //! `RequestTimeTooSkewed`, as SigV4 does), [`S3Handle::set_propagation_delay`]
-//! (new keys answer 401 for that long, like fresh R2 credentials), and a
-//! request log ([`S3Handle::requests`]).
+//! (new keys answer 401 for that long, like fresh R2 credentials), a
+//! request log ([`S3Handle::requests`]), and [`S3Handle::answer_like_garage`]:
+//! bad credentials answered the way Garage (a real S3 server with per-bucket
+//! keys) answers them, `403 AccessDenied` with the message `Forbidden: No
+//! such key: ID` or `Forbidden: Invalid signature`, and ListBuckets allowed to
+//! every key, listing only the buckets it has a grant on.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -245,6 +249,7 @@ struct State {
     latency: Duration,
     clock_offset: i64,
     propagation_delay: Duration,
+    garage: bool,
 }
 
 struct Shared {
@@ -376,6 +381,14 @@ impl S3Handle {
     /// its `Date` header shows it, and beyond 15 minutes it refuses signed requests.
     pub fn set_clock_offset(&self, seconds: i64) {
         self.shared.lock().clock_offset = seconds;
+    }
+
+    /// From now on, answers bad credentials as Garage 2.5 does (measured):
+    /// `403 AccessDenied` with the message `Forbidden: No such key: ID` for
+    /// an unknown key and `Forbidden: Invalid signature` for a wrong secret;
+    /// and lets every key call ListBuckets, listing only its buckets.
+    pub fn answer_like_garage(&self) {
+        self.shared.lock().garage = true;
     }
 
     /// Keys added from now on answer 401 for `delay` (fresh R2 credentials
@@ -614,7 +627,9 @@ impl S3Access for Policy {
             s3s::path::S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
         };
         let allowed = match (&needs, &bucket) {
-            (Needs::ListBuckets, _) => key.grants.iter().any(|g| g.bucket.is_none() && g.access.admin_reads()),
+            (Needs::ListBuckets, _) => {
+                st.garage || key.grants.iter().any(|g| g.bucket.is_none() && g.access.admin_reads())
+            }
             (_, None) => false,
             (Needs::Read, Some(b)) => key
                 .grants
@@ -657,12 +672,18 @@ async fn read_body(body: Option<StreamingBlob>) -> S3Result<Bytes> {
 impl S3 for Store {
     async fn list_buckets(
         &self,
-        _req: S3Request<dto::ListBucketsInput>,
+        req: S3Request<dto::ListBucketsInput>,
     ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
         let st = self.0.lock();
+        // Garage lists only the buckets the key has a grant on.
+        let key = req.credentials.as_ref().and_then(|c| st.keys.get(&c.access_key));
+        let visible = |name: &str| {
+            !st.garage || key.is_some_and(|k| k.grants.iter().any(|g| g.bucket.is_none() || g.covers(name, None)))
+        };
         let buckets = st
             .buckets
             .keys()
+            .filter(|name| visible(name))
             .map(|name| dto::Bucket {
                 name: Some(name.clone()),
                 creation_date: Some(SystemTime::now().into()),
@@ -819,9 +840,9 @@ async fn dispatch(
     service: S3Service,
     request: Request<Incoming>,
 ) -> Result<Response<s3s::Body>, Infallible> {
-    let (latency, offset) = {
+    let (latency, offset, garage) = {
         let st = shared.lock();
-        (st.latency, st.clock_offset)
+        (st.latency, st.clock_offset, st.garage)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -838,6 +859,9 @@ async fn dispatch(
             response
         }
     };
+    if garage {
+        response = like_garage(response, access_key_id.as_deref());
+    }
     let now = if offset >= 0 {
         SystemTime::now() + Duration::from_secs(offset as u64)
     } else {
@@ -854,6 +878,30 @@ async fn dispatch(
         status: response.status().as_u16(),
     });
     Ok(response)
+}
+
+/// Garage's answer to bad credentials in place of the SigV4 one: 403
+/// AccessDenied, told apart only by the message.
+fn like_garage(response: Response<s3s::Body>, access_key_id: Option<&str>) -> Response<s3s::Body> {
+    let body = response.body().bytes().unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    let message = if response.status() == StatusCode::UNAUTHORIZED {
+        format!("Forbidden: No such key: {}", access_key_id.unwrap_or_default())
+    } else if response.status() == StatusCode::FORBIDDEN && text.contains("<Code>SignatureDoesNotMatch</Code>") {
+        "Forbidden: Invalid signature".to_string()
+    } else {
+        return response;
+    };
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>{message}</Message>\
+         <Resource></Resource><Region>garage</Region></Error>"
+    );
+    let mut garage = Response::new(s3s::Body::from(xml));
+    *garage.status_mut() = StatusCode::FORBIDDEN;
+    garage
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/xml"));
+    garage
 }
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -928,6 +976,7 @@ fn shared(account_id: &str) -> Arc<Shared> {
             latency: Duration::ZERO,
             clock_offset: 0,
             propagation_delay: Duration::ZERO,
+            garage: false,
         }),
         account_id: account_id.to_string(),
         jurisdiction: "default".into(),

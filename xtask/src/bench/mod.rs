@@ -4,6 +4,7 @@
 
 mod cloudflare;
 mod exec;
+mod mask;
 mod onepassword;
 mod r2;
 mod scale;
@@ -36,6 +37,7 @@ type Bench = (&'static str, fn(&BenchContext) -> Result<()>);
 /// Every benchmark, in the order they run. Add one line per benchmark.
 const BENCHES: &[Bench] = &[
     ("exec", exec::exec_overhead),
+    ("mask", mask::throughput),
     ("op", onepassword::batching),
     ("cloudflare", cloudflare::leases),
     ("r2", r2::verify_concurrency),
@@ -120,12 +122,12 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// Where `cargo build --release` puts binaries: `$CARGO_TARGET_DIR/release`
-/// when that is set (relative to the workspace), else `target/release`.
+/// when that is set, else `target/release` in the workspace.
 pub fn release_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|dir| !dir.is_empty())
-        .map_or_else(|| root.join("target"), |dir| root.join(dir))
-        .join("release")
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => root.join(dir).join("release"),
+        None => root.join("target/release"),
+    }
 }
 
 fn workspace_root() -> PathBuf {

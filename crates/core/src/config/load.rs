@@ -54,6 +54,7 @@ struct RawFile {
     leases: BTreeMap<String, toml::Table>,
     #[serde(default)]
     profiles: BTreeMap<String, RawTables>,
+    exec: Option<super::exec::RawExec>,
 }
 
 impl RawFile {
@@ -209,6 +210,9 @@ fn merge(
     for (index, raw) in raws.iter_mut().enumerate() {
         let tables = raw.take_tables();
         apply(&mut config, index, tables, &[])?;
+        if let Some(exec) = raw.exec.take() {
+            config.exec.apply(exec, index, &config.files[index]);
+        }
     }
     if let Some(name) = profile {
         let mut known = Vec::new();

@@ -97,6 +97,8 @@ pub struct Config {
     /// The nearest project file's directory (the project's identity for
     /// the lease ledger); `None` when only global or explicit files apply.
     pub project_root: Option<PathBuf>,
+    /// `[exec]`: defaults of `sesame exec`.
+    pub exec: super::exec::ExecSettings,
 }
 
 impl Config {

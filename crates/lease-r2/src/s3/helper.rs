@@ -3,7 +3,9 @@
 //! It is started on the first R2 operation of a run (minting an R2 lease,
 //! `sesame r2 verify`), answers any number of concurrent requests over its
 //! stdin and stdout ([`super::protocol`]), and exits when sesame closes its
-//! stdin or exits (it is killed with its [`HelperProcess`]). Credentials
+//! stdin: [`HelperProcess::shutdown`] closes the pipe and waits for it, so
+//! no helper outlives the command that started it. (Dropped without a
+//! shutdown, on a panic say, it is killed.) Credentials
 //! travel only through that pipe, never through arguments or the
 //! environment.
 //!
@@ -44,8 +46,8 @@ pub struct HelperProcess {
     stdin: tokio::sync::Mutex<Option<ChildStdin>>,
     pending: Pending,
     next_id: AtomicU64,
-    // Killed on drop.
-    _child: Child,
+    /// Waited for by [`HelperProcess::shutdown`]; killed on drop.
+    child: tokio::sync::Mutex<Child>,
 }
 
 impl std::fmt::Debug for HelperProcess {
@@ -125,8 +127,25 @@ impl HelperProcess {
             stdin: tokio::sync::Mutex::new(Some(stdin)),
             pending,
             next_id: AtomicU64::new(1),
-            _child: child,
+            child: tokio::sync::Mutex::new(child),
         })
+    }
+
+    /// Ends the helper cleanly: closes its stdin, which it reads as the end
+    /// of requests, and waits until it has exited (reaped, so nothing is
+    /// left behind). A helper that does not exit within [`GRACE`] is killed
+    /// and then waited for.
+    pub async fn shutdown(&self) {
+        drop(self.stdin.lock().await.take());
+        let mut child = self.child.lock().await;
+        match tokio::time::timeout(GRACE, child.wait()).await {
+            Ok(Ok(status)) => tracing::debug!(%status, "the S3 helper exited"),
+            Ok(Err(e)) => tracing::debug!(error = %e, "waiting for the S3 helper failed"),
+            Err(_) => {
+                tracing::warn!("the S3 helper did not exit when its input closed; killing it");
+                let _ = child.kill().await;
+            }
+        }
     }
 
     fn forget(&self, id: u64) {
@@ -222,6 +241,25 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(HELPER_ENV), "{text}");
+    }
+
+    /// Closing the pipe ends the helper, which is waited for.
+    #[tokio::test]
+    async fn shutdown_closes_the_pipe_and_reaps_the_helper() {
+        // `cat` exits when its stdin closes, as the helper does.
+        let helper = HelperProcess::spawn_at(Path::new("/bin/cat")).unwrap();
+        let pid = helper.child.lock().await.id().unwrap();
+        helper.shutdown().await;
+        assert!(helper
+            .child
+            .lock()
+            .await
+            .try_wait()
+            .unwrap()
+            .is_some_and(|s| s.success()));
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "reaped, not a zombie");
+        let reply = helper.call(&connection(), Operation::ListBuckets).await;
+        assert!(reply.result.unwrap_err().transport.is_some());
     }
 
     /// A "helper" that reads requests and never answers, then one that dies:

@@ -137,9 +137,11 @@ impl S3 {
             .map(|s| s.count.unwrap_or(0))
     }
 
-    /// `ListBuckets`: the number of buckets visible.
-    pub async fn list_buckets(&self) -> Result<u64, S3Failure> {
-        self.run(Operation::ListBuckets).await.map(|s| s.count.unwrap_or(0))
+    /// `ListBuckets`: the names of the buckets visible.
+    pub async fn list_buckets(&self) -> Result<Vec<String>, S3Failure> {
+        self.run(Operation::ListBuckets)
+            .await
+            .map(|s| s.names.unwrap_or_default())
     }
 
     /// `PutObject` with `If-None-Match: *` (a 412 if `key` exists).
@@ -179,14 +181,27 @@ pub struct S3Failure {
 }
 
 impl S3Failure {
-    /// 401, or `InvalidAccessKeyId` (S3), or a 403 on HEAD with no code.
+    /// The server does not know the access key: 401 (R2), the code
+    /// `InvalidAccessKeyId` (Amazon S3), or a 403 whose message says so
+    /// (Garage: `AccessDenied`, "Forbidden: No such key: GK...").
     pub fn is_unknown_key(&self) -> bool {
-        self.status == Some(401) || self.code_is("InvalidAccessKeyId") || self.code_is("Unauthorized")
+        self.status == Some(401)
+            || self.code_is("InvalidAccessKeyId")
+            || self.code_is("Unauthorized")
+            || (self.status == Some(403)
+                && self.message_has(&[
+                    "no such key",
+                    "access key id you provided does not exist",
+                    "unknown key",
+                ]))
     }
 
-    /// The secret does not match the key.
+    /// The secret does not match the key: the code `SignatureDoesNotMatch`
+    /// (Amazon S3, R2, moto), or a 403 whose message says so (Garage:
+    /// `AccessDenied`, "Forbidden: Invalid signature").
     pub fn is_bad_signature(&self) -> bool {
         self.code_is("SignatureDoesNotMatch")
+            || (self.status == Some(403) && self.message_has(&["invalid signature", "signature does not match"]))
     }
 
     /// The request time is too far from the server's.
@@ -199,9 +214,21 @@ impl S3Failure {
         self.code_is("InvalidToken") || self.code_is("ExpiredToken")
     }
 
-    /// Authenticated but not allowed (403 without a more specific code).
+    /// A 403 that is not about the credentials themselves (unknown key,
+    /// wrong secret, clock, session): the key is known and not allowed.
     pub fn is_denied(&self) -> bool {
-        self.status == Some(403) && !self.is_bad_signature() && !self.is_clock_skew() && !self.is_bad_session()
+        self.status == Some(403)
+            && !self.is_unknown_key()
+            && !self.is_bad_signature()
+            && !self.is_clock_skew()
+            && !self.is_bad_session()
+    }
+
+    /// True when the server's message holds one of `phrases` (lowercase).
+    /// Servers tell some answers apart only there (Garage's 403s).
+    fn message_has(&self, phrases: &[&str]) -> bool {
+        let message = self.message.as_deref().unwrap_or_default().to_lowercase();
+        phrases.iter().any(|p| message.contains(p))
     }
 
     /// The bucket does not exist.
@@ -300,6 +327,21 @@ mod tests {
         assert!(f(403, Some("SignatureDoesNotMatch")).is_bad_signature());
         assert!(!f(403, Some("SignatureDoesNotMatch")).is_denied());
         assert!(f(403, Some("AccessDenied")).is_denied());
+        // Garage: 403 AccessDenied for both, told apart by the message.
+        let garage = |message: &str| S3Failure {
+            message: Some(message.into()),
+            ..f(403, Some("AccessDenied"))
+        };
+        assert!(garage("Forbidden: No such key: GK31c2f218a2e44f485b94239e").is_unknown_key());
+        assert!(!garage("Forbidden: No such key: GK31c2f218a2e44f485b94239e").is_denied());
+        assert!(garage("Forbidden: Invalid signature").is_bad_signature());
+        assert!(!garage("Forbidden: Invalid signature").is_denied());
+        assert!(garage("Access Denied").is_denied());
+        let missing_object = S3Failure {
+            message: Some("The specified key does not exist.".into()),
+            ..f(404, Some("NoSuchKey"))
+        };
+        assert!(!missing_object.is_unknown_key(), "an object key, not an access key");
         assert!(f(404, Some("NoSuchBucket")).is_no_such_bucket());
         assert!(f(404, None).is_no_such_bucket());
         assert!(f(503, None).is_transient());

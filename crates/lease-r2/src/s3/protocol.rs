@@ -59,7 +59,7 @@ pub enum Operation {
         /// `max-keys`.
         max_keys: i32,
     },
-    /// `ListBuckets`; answers the number of buckets visible.
+    /// `ListBuckets`; answers the buckets visible (count and names).
     ListBuckets,
     /// `PutObject` with `If-None-Match: *`: never overwrites.
     PutObjectIfAbsent {
@@ -98,6 +98,9 @@ pub struct Success {
     /// The object's content (`GetObject`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Vec<u8>>,
+    /// The buckets' names (`ListBuckets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<String>>,
 }
 
 /// The answer to one operation.
