@@ -99,7 +99,7 @@ fn one_size(ctx: &BenchContext, count: usize, target: f64, iterations: usize) ->
         runs.extend(ctx.others.iter().map(|(_, binary)| project.sesame(binary)));
         // Alternate the order so none always follows another.
         // Peak RSS from a few rounds (it barely varies), times from all.
-        let measure_rss = i >= 10 && i < 15;
+        let measure_rss = (10..15).contains(&i);
         let mut results = vec![(Duration::ZERO, None); runs.len()];
         let order: Vec<usize> = if i % 2 == 0 {
             (0..runs.len()).collect()
