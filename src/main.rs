@@ -26,6 +26,7 @@ mod output;
 use sesame::cli;
 mod commands;
 mod config_edit;
+mod logging;
 mod secret_env;
 mod validate;
 
@@ -75,6 +76,9 @@ fn finish(result: anyhow::Result<i32>, is_exec: bool) -> ! {
     }
 }
 
+/// Logs go to stderr. Without `-v` or `SESAME_LOG` only warnings and errors
+/// show, and most runs have none: the subscriber is then built on the
+/// first one (see [`logging::Lazy`]) rather than at every start.
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let level = match verbose {
@@ -83,19 +87,30 @@ fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = std::env::var("SESAME_LOG")
-        .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(level));
-    // Colour only for a person at a terminal, and never with NO_COLOR set
-    // (https://no-color.org).
-    use std::io::IsTerminal;
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour)
-        .with_writer(|| output::LogWriter)
-        .with_target(verbose >= 2)
-        .without_time()
-        .init();
+    let requested = std::env::var("SESAME_LOG").ok();
+    let lazy = verbose == 0 && requested.is_none();
+    let build = move || {
+        let filter = requested
+            .as_deref()
+            .and_then(|f| EnvFilter::try_new(f).ok())
+            .unwrap_or_else(|| EnvFilter::new(level));
+        // Colour only for a person at a terminal, and never with NO_COLOR set
+        // (https://no-color.org).
+        use std::io::IsTerminal;
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(colour)
+            .with_writer(|| output::LogWriter)
+            .with_target(verbose >= 2)
+            .without_time()
+            .finish()
+    };
+    let installed = if lazy {
+        let max = tracing::level_filters::LevelFilter::WARN;
+        tracing::subscriber::set_global_default(logging::Lazy::new(max, build))
+    } else {
+        tracing::subscriber::set_global_default(build())
+    };
+    installed.expect("the log subscriber is set once, first thing in main");
 }

@@ -96,7 +96,9 @@ fn check_one(config: &Config) -> Vec<ConfigError> {
         }
     }
     for spec in config.providers.values().chain(config.leases.values()) {
-        let checked = substitute(&spec.table, &|name| Some((String::new(), ValueSource::Env(name.to_string()))));
+        let checked = substitute(&spec.table, &|name| {
+            Some((String::new(), ValueSource::Env(name.to_string())))
+        });
         if let Err(e) = checked {
             errors.push(ConfigError::at(
                 config.locate(&spec.origin, &e.path),

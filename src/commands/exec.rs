@@ -83,7 +83,9 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
         eprintln!("sesame: error: {error}");
         return Ok(error.exit_status());
     }
-    let relay = leases.signals().expect("caught with leases, files, masking or recording");
+    let relay = leases
+        .signals()
+        .expect("caught with leases, files, masking or recording");
     let exit = match mask {
         Some(set) => sesame_core::masked_io::run_masked(relay, program, rest, &env, &remove, set),
         None => relay.run(program, rest, &env, &remove),

@@ -16,6 +16,7 @@ mod fnox_corpus;
 mod fnox_fields;
 mod hostile;
 mod json_contract;
+mod lease_requests;
 mod leases;
 mod mask;
 mod migration;

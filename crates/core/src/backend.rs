@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::config::{explain_serde_message, Config, ConfigError, Origin};
+use crate::run_cache::RunCache;
 use crate::{EnvSnapshot, SecretValue};
 
 /// Maps a key path below a table to `file:line:col`.
@@ -337,6 +338,8 @@ pub struct BackendContext {
     /// The HTTP client, built on first use so runs without networked
     /// backends never pay for it; shared by every backend of a run.
     http: Arc<OnceLock<reqwest::Client>>,
+    /// Answers shared by the backends of a run (see [`RunCache`]).
+    cache: Arc<RunCache>,
 }
 
 impl BackendContext {
@@ -347,6 +350,7 @@ impl BackendContext {
             secrets: Arc::default(),
             timeout: Duration::from_secs(30),
             http: Arc::default(),
+            cache: Arc::default(),
         }
     }
 
@@ -404,6 +408,13 @@ impl BackendContext {
             .build()
             .map_err(|e| BackendError::failed(format!("cannot set up HTTPS: {e}"), None))?;
         Ok(self.http.get_or_init(|| client).clone())
+    }
+
+    /// The run's cache: what one backend learnt that another may reuse
+    /// (e.g. a parent credential's verification, which several leases
+    /// minting from it need). Shared by every context cloned from this one.
+    pub fn cache(&self) -> &RunCache {
+        &self.cache
     }
 
     /// The value of a [`SecretSource`].

@@ -27,6 +27,7 @@ pub mod provider;
 pub mod pty;
 pub mod record;
 pub mod resolve;
+pub mod run_cache;
 pub mod schema;
 pub mod scrub;
 pub mod secret;

@@ -474,33 +474,39 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
             };
             let plain_failure = |cause: String| failure(None, None, BackendError::failed(cause, None));
             // `(missing, failure)`: a missing value may fall back to the default.
-            let outcome = match wave_values.remove(name) {
-                Some((provider, reference, Ok(value))) => match &secret.extract {
-                    Some(extract) => extract.apply(&value).map_err(|e| {
-                        (
-                            false,
-                            failure(Some(provider), Some(reference), BackendError::failed(e.to_string(), None)),
-                        )
-                    }),
-                    None => Ok(value),
-                },
-                Some((provider, reference, Err(e))) => Err((
-                    matches!(e, BackendError::NotFound { .. }),
-                    failure(Some(provider), Some(reference), e),
-                )),
-                None => match (&secret.value, config.provider_of(secret)) {
-                    (Some(_), Some(provider)) => {
-                        // Validation let this through because of the default.
-                        resolution.notices.push(format!(
+            let outcome =
+                match wave_values.remove(name) {
+                    Some((provider, reference, Ok(value))) => match &secret.extract {
+                        Some(extract) => extract.apply(&value).map_err(|e| {
+                            (
+                                false,
+                                failure(
+                                    Some(provider),
+                                    Some(reference),
+                                    BackendError::failed(e.to_string(), None),
+                                ),
+                            )
+                        }),
+                        None => Ok(value),
+                    },
+                    Some((provider, reference, Err(e))) => Err((
+                        matches!(e, BackendError::NotFound { .. }),
+                        failure(Some(provider), Some(reference), e),
+                    )),
+                    None => match (&secret.value, config.provider_of(secret)) {
+                        (Some(_), Some(provider)) => {
+                            // Validation let this through because of the default.
+                            resolution.notices.push(format!(
                             "secret `{name}` uses provider `{provider}`, which is not configured{}; using its default",
                             config.profile.as_deref().map(|p| format!(" in profile `{p}`")).unwrap_or_default()
                         ));
-                        Err((true, plain_failure("its provider is not configured".into())))
-                    }
-                    _ if secret.default.is_some() => Err((true, plain_failure("it has no provider value".into()))),
-                    _ => environment_fallback(secret, base).map_err(|(missing, cause)| (missing, plain_failure(cause))),
-                },
-            };
+                            Err((true, plain_failure("its provider is not configured".into())))
+                        }
+                        _ if secret.default.is_some() => Err((true, plain_failure("it has no provider value".into()))),
+                        _ => environment_fallback(secret, base)
+                            .map_err(|(missing, cause)| (missing, plain_failure(cause))),
+                    },
+                };
             let outcome = match (outcome, &secret.default) {
                 (Err((true, _)), Some(default)) => {
                     let look = lookup(&resolution.values, base);

@@ -32,6 +32,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sesame_core::lease::RemoteCleanup;
+use sesame_core::run_cache::Fingerprint;
 use sesame_core::{
     async_trait, BackendConfig, BackendContext, BackendError, LeaseBackend, LeaseGrant, LeaseRegistration,
     LeaseRequest, RevokeRequest,
@@ -245,6 +246,26 @@ impl CloudflareLease {
         Ok(Client::new(ctx.http()?, base, parent))
     }
 
+    /// The parent's policies without the API-token groups a child may not
+    /// hold: asked for once per run, parent token, API and owner, and
+    /// shared by every lease of the run that inherits them (three leases
+    /// on one parent verify and read it once, not three times).
+    async fn shared_inherited_policies(
+        &self,
+        ctx: &BackendContext,
+        client: &Client,
+    ) -> Result<Vec<Policy>, BackendError> {
+        let (_, parent) = ctx
+            .credential(&PARENT_TOKEN_VARS)
+            .ok_or_else(|| BackendError::failed(MISSING_PARENT, None))?;
+        let key = InheritedKey {
+            api_base: client.base_url().to_string(),
+            owner: self.owner.clone(),
+            parent: Fingerprint::of(&parent),
+        };
+        ctx.cache().get_or_init(key, || self.inherited_policies(client)).await
+    }
+
     /// The parent's policies without the API-token groups a child may not hold.
     async fn inherited_policies(&self, client: &Client) -> Result<Vec<Policy>, BackendError> {
         let (parent_owner, verified) = verify_parent(client, &self.owner).await?;
@@ -270,6 +291,14 @@ impl CloudflareLease {
         }
         Ok(policies)
     }
+}
+
+/// The key of [`CloudflareLease::shared_inherited_policies`] in the run's cache.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct InheritedKey {
+    api_base: String,
+    owner: Owner,
+    parent: Fingerprint,
 }
 
 /// Verifies the parent token where it lives. Account leases try the
@@ -465,7 +494,7 @@ impl LeaseBackend for CloudflareLease {
         let client = self.client(ctx, &self.api_base)?;
         let policies = match &self.policies {
             Some(policies) => policies.clone(),
-            None => self.inherited_policies(&client).await?,
+            None => self.shared_inherited_policies(ctx, &client).await?,
         };
         let token = NewToken::expiring_in(request.label.clone(), policies, request.duration);
         let created = client.create_token(&self.owner, &token).await?;

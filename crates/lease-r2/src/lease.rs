@@ -9,6 +9,7 @@ use sesame_cloudflare_api::{
     self as api, Client, GroupRef, NewToken, Owner, Policy, MISSING_PARENT, PARENT_TOKEN_VARS,
 };
 use sesame_core::lease::RemoteCleanup;
+use sesame_core::run_cache::Fingerprint;
 use sesame_core::{
     async_trait, BackendConfig, BackendContext, BackendError, LeaseBackend, LeaseGrant, LeaseRequest, RevokeRequest,
     SecretValue,
@@ -151,7 +152,7 @@ impl R2Lease {
         let s = &self.settings;
         let client = self.parent_client(ctx, &s.api_base)?;
         let names = s.access.group_names();
-        let lookups = names.iter().map(|name| client.permission_group_id(owner, name));
+        let lookups = names.iter().map(|name| shared_group_id(ctx, &client, owner, name));
         let mut groups = Vec::new();
         for (name, found) in names.iter().zip(futures_util::future::join_all(lookups).await) {
             match found? {
@@ -250,6 +251,43 @@ impl R2Lease {
             }),
         })
     }
+}
+
+/// The key of [`shared_group_id`] in the run's cache.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct GroupKey {
+    api_base: String,
+    owner: Owner,
+    name: String,
+    parent: Fingerprint,
+}
+
+/// The id of the permission group `name`, looked up once per run, API,
+/// owner and parent token: R2 leases of one run that mint from the same
+/// parent share the answer.
+async fn shared_group_id(
+    ctx: &BackendContext,
+    client: &Client,
+    owner: &Owner,
+    name: &str,
+) -> Result<Option<String>, BackendError> {
+    let (_, parent) = ctx
+        .credential(&PARENT_TOKEN_VARS)
+        .ok_or_else(|| BackendError::failed(MISSING_PARENT, None))?;
+    let key = GroupKey {
+        api_base: client.base_url().to_string(),
+        owner: owner.clone(),
+        name: name.to_string(),
+        parent: Fingerprint::of(&parent),
+    };
+    ctx.cache()
+        .get_or_init(key, || async {
+            client
+                .permission_group_id(owner, name)
+                .await
+                .map_err(BackendError::from)
+        })
+        .await
 }
 
 async fn static_credentials(

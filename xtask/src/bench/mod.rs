@@ -8,7 +8,9 @@ mod exec;
 mod mask;
 mod onepassword;
 mod r2;
+mod scale;
 mod standin;
+mod variants;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,10 +26,10 @@ pub struct BenchContext {
     pub root: PathBuf,
     /// Iterations for the fast benchmarks (slow ones scale it down).
     pub iterations: usize,
-    /// Another sesame binary (`--against PATH`, e.g. a build of an older
-    /// commit) that `exec` also measures, interleaved, for a before/after
-    /// ratio in the same run.
-    pub against: Option<PathBuf>,
+    /// Other sesame binaries `exec` also measures, interleaved, each with
+    /// a label: `--against PATH` (e.g. a build of an older commit) and
+    /// `--variant NAME` (this tree built with one setting changed).
+    pub others: Vec<(String, PathBuf)>,
 }
 
 /// A benchmark: its name (for `cargo xtask bench NAME`) and its function.
@@ -41,12 +43,14 @@ const BENCHES: &[Bench] = &[
     ("cloudflare", cloudflare::leases),
     ("r2", r2::verify_concurrency),
     ("age", age::fifty_secrets),
+    ("scale", scale::scale),
 ];
 
 /// Runs the named benchmarks (all when none is named).
 pub fn run(args: &[String]) -> Result<()> {
     let mut iterations = 300;
-    let mut against = None;
+    let mut against = Vec::new();
+    let mut variant_names = Vec::new();
     let mut names = Vec::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -56,11 +60,18 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             "--against" => {
                 let path = PathBuf::from(rest.next().context("--against takes the path of a sesame binary")?);
-                against = Some(std::fs::canonicalize(&path).with_context(|| format!("--against {}", path.display()))?);
+                against.push(std::fs::canonicalize(&path).with_context(|| format!("--against {}", path.display()))?);
+            }
+            "--variant" => {
+                let name = rest.next().context("--variant takes a name")?;
+                if !variants::names().contains(&name.as_str()) {
+                    bail!("unknown variant `{name}`; known: {}", variants::names().join(", "));
+                }
+                variant_names.push(name.clone());
             }
             name if BENCHES.iter().any(|(n, _)| *n == name) => names.push(name.to_string()),
             other => bail!(
-                "unknown benchmark `{other}`; usage: cargo xtask bench [--iterations N] [--against PATH] [{}]",
+                "unknown benchmark `{other}`; usage: cargo xtask bench [--iterations N] [--against PATH]... [--variant NAME]... [{}]",
                 BENCHES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("|")
             ),
         }
@@ -84,20 +95,21 @@ pub fn run(args: &[String]) -> Result<()> {
         std::fs::copy(release_dir(&root).join(name), installed.join(name))
             .with_context(|| format!("copying target/release/{name}"))?;
     }
-    let against = match against {
-        Some(path) => {
-            let copy = installed.join("against").join("sesame");
-            std::fs::create_dir_all(copy.parent().expect("has a parent"))?;
-            std::fs::copy(&path, &copy).with_context(|| format!("copying {}", path.display()))?;
-            Some(copy)
-        }
-        None => None,
-    };
+    let mut others = Vec::new();
+    for (i, path) in against.iter().enumerate() {
+        let copy = installed.join(format!("against-{i}")).join("sesame");
+        std::fs::create_dir_all(copy.parent().expect("has a parent"))?;
+        std::fs::copy(path, &copy).with_context(|| format!("copying {}", path.display()))?;
+        others.push((format!("`{}`", path.display()), copy));
+    }
+    for name in &variant_names {
+        others.push(variants::build(&root, name, &installed)?);
+    }
     let ctx = BenchContext {
         sesame: installed.join("sesame"),
         root,
         iterations,
-        against,
+        others,
     };
     let result = BENCHES
         .iter()
@@ -138,6 +150,45 @@ pub fn time(cmd: &mut Command) -> Result<Duration> {
     Ok(elapsed)
 }
 
+/// The peak resident set size of `cmd` in KiB, as GNU time's `%M` reports
+/// it (`ru_maxrss`, across the programs it `exec`s), or `None` without
+/// `/usr/bin/time`. Read through GNU time, a small process that forks: a
+/// child spawned from this one would start sharing its memory (vfork) and
+/// report this process's peak instead.
+pub fn peak_rss_kib(cmd: &Command) -> Result<Option<u64>> {
+    let gnu_time = Path::new("/usr/bin/time");
+    if !gnu_time.exists() {
+        return Ok(None);
+    }
+    let out = tempfile_dir()?.join("rss");
+    let mut wrapped = Command::new(gnu_time);
+    wrapped
+        .args(["-f", "%M", "-o"])
+        .arg(&out)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    time(&mut wrapped)?;
+    let text = std::fs::read_to_string(&out)?;
+    let kib = text.trim().lines().last().unwrap_or_default().trim().parse()?;
+    Ok(Some(kib))
+}
+
+/// The median of the per-pair ratios `measured[i] / baseline[i]` (pairs
+/// ran back to back, so each ratio saw the same machine load).
+pub fn median_ratio(baseline: &[Duration], measured: &[Duration]) -> f64 {
+    let mut ratios: Vec<f64> = baseline
+        .iter()
+        .zip(measured)
+        .map(|(b, m)| m.as_secs_f64() / b.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
 /// The median sample.
 pub fn median(samples: &[Duration]) -> Duration {
     let mut sorted = samples.to_vec();
@@ -174,8 +225,9 @@ pub fn report(title: &str, baseline: &[Duration], measured: &[Duration], target_
         String::new()
     };
     println!(
-        "  overhead       {overhead_ms:>8.3} ms{target}   ratio {:.2}x",
-        mm.as_secs_f64() / mb.as_secs_f64()
+        "  overhead       {overhead_ms:>8.3} ms{target}   ratio of medians {:.2}x   median of paired ratios {:.2}x",
+        mm.as_secs_f64() / mb.as_secs_f64(),
+        median_ratio(baseline, measured)
     );
 }
 

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use super::error::{explain_serde_message, ConfigError};
 use super::model::{BackendSpec, Config, IfMissing, Origin, SecretSpec};
 use super::source::{SourceFile, SourceKind};
-use crate::secret_fields::{EnvMode, Extract};
 use super::TrustState;
+use crate::secret_fields::{EnvMode, Extract};
 use crate::SecretValue;
 
 /// The project file's name.
