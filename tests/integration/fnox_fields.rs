@@ -100,14 +100,14 @@ fn json_path_and_line_pick_parts_and_exclude_each_other() {
 #[test]
 fn env_modes_decide_exec_and_export() {
     let sb = Sandbox::new(&format!(
-        "env = \"exec\"\n{PLAIN}[secrets]\nDEFAULTED = {{ provider = \"plain\", value = \"d\" }}\nSHELL = {{ provider = \"plain\", value = \"s\", env = true }}\nHIDDEN = {{ provider = \"plain\", value = \"h\", env = false, daemon_cache = false, sync = {{ provider = \"x\", value = \"y\" }} }}\n"
+        "env = \"exec\"\n{PLAIN}[secrets]\nDEFAULTED = {{ provider = \"plain\", value = \"d\" }}\nEXPORTED = {{ provider = \"plain\", value = \"s\", env = true }}\nHIDDEN = {{ provider = \"plain\", value = \"h\", env = false, daemon_cache = false, sync = {{ provider = \"x\", value = \"y\" }} }}\n"
     ));
-    let run = sb.run(&["exec", "--", "sh", "-c", "echo \"$DEFAULTED,$SHELL,${HIDDEN-unset}\""]);
+    let run = sb.run(&["exec", "--", "sh", "-c", "echo \"$DEFAULTED,$EXPORTED,${HIDDEN-unset}\""]);
     run.assert_code(0);
     assert_eq!(run.stdout(), "d,s,unset\n");
     let run = sb.run(&["export", "--format", "env"]);
     run.assert_code(0);
-    assert_eq!(run.stdout(), "SHELL=\"s\"\n");
+    assert_eq!(run.stdout(), "EXPORTED=\"s\"\n");
     assert_eq!(sb.run(&["get", "HIDDEN"]).stdout(), "h\n");
 }
 
