@@ -102,7 +102,13 @@ fn env_modes_decide_exec_and_export() {
     let sb = Sandbox::new(&format!(
         "env = \"exec\"\n{PLAIN}[secrets]\nDEFAULTED = {{ provider = \"plain\", value = \"d\" }}\nEXPORTED = {{ provider = \"plain\", value = \"s\", env = true }}\nHIDDEN = {{ provider = \"plain\", value = \"h\", env = false, daemon_cache = false, sync = {{ provider = \"x\", value = \"y\" }} }}\n"
     ));
-    let run = sb.run(&["exec", "--", "sh", "-c", "echo \"$DEFAULTED,$EXPORTED,${HIDDEN-unset}\""]);
+    let run = sb.run(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$DEFAULTED,$EXPORTED,${HIDDEN-unset}\"",
+    ]);
     run.assert_code(0);
     assert_eq!(run.stdout(), "d,s,unset\n");
     let run = sb.run(&["export", "--format", "env"]);

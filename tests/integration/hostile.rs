@@ -298,3 +298,39 @@ fn no_lease_command_at_any_verbosity_prints_the_parent_or_a_minted_token() {
         }
     }
 }
+
+/// The canary run for the commands that do not build a `cloudflare` lease:
+/// `r2 verify` (its minted lease asks a server that echoes the parent) and
+/// `trust`, at every verbosity. The parent never appears.
+#[test]
+fn r2_verify_and_trust_at_any_verbosity_never_print_the_parent() {
+    let parent = "canary-parent-token-r2-0123456789abcdef";
+    let config = "[leases.src]\ntype = \"r2\"\naccount_id = \"0123456789abcdef0123456789abcdef\"\n\
+                  bucket = \"photos\"\naccess = \"read\"\nenv_prefix = \"SRC_\"\n";
+    let mut sb = Sandbox::new(config);
+    sb.set("CLOUDFLARE_API_TOKEN", parent);
+    sb.set("CLOUDFLARE_API_BASE_URL", &hostile_server(403));
+    sb.trust_project();
+    let run = sb.run(&["r2", "verify"]);
+    assert!(
+        (run.stdout() + &run.stderr()).contains("403"),
+        "the lease reached the echoing server:\n{}{}",
+        run.stdout(),
+        run.stderr()
+    );
+    for verbosity in [&[][..], &["-v"], &["-vv"], &["-vvv"]] {
+        for args in [
+            &["r2", "verify"][..],
+            &["r2", "verify", "--format", "json"],
+            &["trust", "--list"],
+            &["trust"],
+            &["trust", "--revoke"],
+        ] {
+            let mut argv = verbosity.to_vec();
+            argv.extend(args);
+            let run = sb.run(&argv);
+            let all = run.stdout() + &run.stderr();
+            assert!(!all.contains(parent), "`{}` printed the parent:\n{all}", argv.join(" "));
+        }
+    }
+}
