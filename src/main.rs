@@ -25,10 +25,7 @@ mod app;
 mod output;
 use sesame::cli;
 mod commands;
-mod config_edit;
 mod logging;
-mod secret_env;
-mod validate;
 
 use clap::FromArgMatches;
 

@@ -1,34 +1,39 @@
 //! `sesame exec -- CMD ARGS...`.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::Result;
+use sesame_core::exec_options::{mask_wanted, RunLog};
 use sesame_core::leasing::LeaseError;
-use sesame_core::parent_env;
+use sesame_core::mask::MaskSet;
 use sesame_core::process::{exec_replace, exit_like, ChildExit};
+use sesame_core::{locations, parent_env, secret_env, secret_files};
 
-use super::exec_options::{mask_set, mask_wanted, RunLog};
 use crate::app::App;
 use crate::cli::{ExecArgs, GlobalArgs};
-use crate::output;
+use crate::output::warning;
 
 /// Resolves secrets, acquires leases, runs the command, releases leases,
 /// and ends the way the command ended. Without leases to revoke afterwards,
 /// sesame execs the command in its own place (as `env` and `aws-vault exec` do),
 /// unless it masks the output or records the run.
 pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
-    let mut log = RunLog::new(args);
+    let report = |e: &sesame_core::exec_options::RecordError| warning(&e.to_string());
+    let version = env!("CARGO_PKG_VERSION");
+    let mut log = RunLog::new(version, &args.command, args.record.clone(), args.record_args, report);
     let app = App::load(global).inspect_err(|_| log.not_run("config", 125))?;
-    log.configure(args, &app.config);
-    let mask = mask_wanted(args, &app.config, &app.env);
+    log.configure(&app.config)
+        .inspect(|ignored| warning(&ignored.to_string()));
+    let flag = (args.mask || args.no_mask).then_some(args.mask);
+    let (mask, ignored) = mask_wanted(flag, &app.config, &app.env);
+    ignored.inspect(|ignored| warning(&ignored.to_string()));
     // Signals are caught from here on (see RunLeases) when there are leases
     // to mint, or when sesame supervises the command to mask or record it,
     // or to remove its `as_file` secrets afterwards.
     let has_files = app.config.secrets.values().any(|s| s.as_file);
     let supervise = mask || log.is_on() || has_files;
     let mut leases = app.leases(!app.config.leases.is_empty() || supervise)?;
-    crate::secret_env::sweep_files(&app);
+    sweep_files(&app);
     let rt = super::runtime()?;
     let resolution = super::resolve_secrets(&app, &rt, None).inspect_err(|_| log.not_run("resolve", 125))?;
     exit_if_interrupted(leases.interrupted(), &mut log);
@@ -51,30 +56,21 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
         }
     }
     log.leases(&app.config, &leases);
-    let (mut env, files) = crate::secret_env::for_exec(&app, resolution.values)?;
+    let (secrets, files) = secret_env::for_exec(&app.config, &locations::state_dir(&app.env), resolution.values)
+        .map_err(|e| {
+            anyhow::anyhow!("cannot write the `as_file` secrets to private files in the state directory: {e}")
+        })?;
     // A lease output replaces a secret of the same name (the child token
     // replaces the parent token); a parent credential a lease consumed is
     // kept from the command.
-    let lease_env = leases.env();
-    let outputs: BTreeSet<String> = lease_env.keys().cloned().collect();
-    env.extend(lease_env);
-    let inherited: Vec<String> = app.env.names().map(str::to_string).collect();
-    let removed = parent_env::strip(&consumed, &mut env, &outputs, &app.env, inherited);
-    for (name, lease) in &removed {
-        tracing::info!(
-            "{name} is not passed to the command: lease `{lease}` consumed it (`keep_parent = true` in the lease keeps it)"
-        );
-    }
-    let remove: BTreeSet<String> = removed.into_keys().collect();
-    if let Some(name) = sesame_core::process::nul_in_env(&env) {
-        log.not_run("resolve", 125);
-        anyhow::bail!(
-            "`{}` holds a NUL byte, which an environment variable cannot carry\n  hint: check the secret's value at its provider",
-            sesame_core::config::escape(name)
-        );
-    }
+    let (env, remove) = parent_env::command_env(&consumed, secrets, leases.env(), &app.env)
+        .inspect_err(|_| log.not_run("resolve", 125))?;
     log.mask_args(&env);
-    let mask = if mask { mask_set(&env) } else { None };
+    let mask = mask.then(|| MaskSet::new(env.iter().map(|(name, value)| (name.as_str(), value))));
+    let mask = mask.and_then(|(set, short)| {
+        short.iter().for_each(|unmasked| warning(&unmasked.to_string()));
+        set.map(Arc::new)
+    });
     let (program, rest) = args.command.split_first().expect("clap requires a command");
     if !leases.must_revoke() && files.is_none() && mask.is_none() && !log.is_on() {
         // Nothing to do afterwards: become the command.
@@ -93,9 +89,7 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     drop(env);
     drop(files);
     let problems = rt.block_on(leases.release());
-    for problem in &problems {
-        output::warning(&format!("{problem}"));
-    }
+    problems.iter().for_each(|problem| warning(&problem.to_string()));
     log.released(&leases, &problems);
     log.finish(&exit);
     drop(leases);
@@ -113,5 +107,14 @@ fn exit_if_interrupted(signal: i32, log: &mut RunLog) {
     if signal != 0 {
         log.not_run("interrupted", 128 + signal);
         exit_like(ChildExit::Signal(signal));
+    }
+}
+
+/// Removes secret files left by runs that were killed (SIGKILL).
+pub fn sweep_files(app: &App) {
+    match secret_files::sweep(&locations::state_dir(&app.env)) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "removed secret files left by killed runs"),
+        Err(e) => tracing::warn!("cannot sweep old secret files: {e}"),
     }
 }

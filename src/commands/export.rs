@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
+use sesame_core::secret_env;
 
 use crate::app::App;
 use crate::cli::{ExportArgs, ExportFormat, GlobalArgs};
@@ -12,23 +13,27 @@ use crate::output::{dotenv_quote, shell_quote};
 pub fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<i32> {
     let app = App::load(global)?;
     let rt = super::runtime()?;
-    let mut resolution = super::resolve_secrets(&app, &rt, None)?;
-    resolution.values = crate::secret_env::for_export(&app, std::mem::take(&mut resolution.values));
+    let resolution = super::resolve_secrets(&app, &rt, None)?;
+    let (values, left_out) = secret_env::for_export(&app.config, resolution.values);
+    for name in left_out {
+        crate::output::warning(&format!(
+            "secret `{name}` has `as_file = true`: left out of export (use `sesame exec`, which removes the file afterwards)"
+        ));
+    }
     let mut text = String::new();
     match args.format {
         ExportFormat::Env => {
-            for (name, value) in &resolution.values {
+            for (name, value) in &values {
                 text.push_str(&format!("{name}={}\n", dotenv_quote(value.expose())));
             }
         }
         ExportFormat::Shell => {
-            for (name, value) in &resolution.values {
+            for (name, value) in &values {
                 text.push_str(&format!("export {name}={}\n", shell_quote(value.expose())));
             }
         }
         ExportFormat::Json => {
-            let object: serde_json::Map<String, serde_json::Value> = resolution
-                .values
+            let object: serde_json::Map<String, serde_json::Value> = values
                 .iter()
                 .map(|(k, v)| (k.clone(), serde_json::Value::String(v.expose().to_string())))
                 .collect();

@@ -5,29 +5,25 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use serde_json::json;
-use sesame_core::config::did_you_mean;
-use sesame_core::duration::format_duration;
-use sesame_core::leasing::{self, CleanupOutcome, HeldLease, LeaseError, RemoteOutcome};
-use sesame_core::ledger::{unix_now, LeaseState, LedgerEntry};
-use sesame_core::ledger_view::{entry_json, find_entry, format_time, relative_time, EntryStatus};
+use sesame_core::leasing::{self, check_selection, CleanupOutcome, CleanupTally, LeaseError, RemoteOutcome};
+use sesame_core::ledger::unix_now;
+use sesame_core::ledger_view::EntryStatus;
+use sesame_core::ledger_view::{entry_json, find_entry, format_time, listed, outlives_revoke, relative_time};
 use sesame_core::process::{exit_like, ChildExit};
 use sesame_core::BackendContext;
 
 use crate::app::App;
-use crate::cli::{
-    GlobalArgs, LeaseCleanupArgs, LeaseCommand, LeaseCreateArgs, LeaseFormat, LeaseListArgs, LeaseRevokeArgs,
-    ReadFormat,
-};
-use crate::output::{dotenv_quote, shell_quote};
+use crate::cli::{GlobalArgs, LeaseCleanupArgs, LeaseCommand, LeaseCreateArgs, LeaseFormat, LeaseListArgs, ReadFormat};
+use crate::output::{dotenv_quote, shell_quote, table, warning};
 
 /// Runs a `sesame lease` subcommand.
 pub fn run(global: &GlobalArgs, command: &LeaseCommand) -> Result<i32> {
     match command {
         LeaseCommand::Create(args) => create(global, args),
         LeaseCommand::List(args) => list(global, args),
-        LeaseCommand::Revoke(args) => revoke(global, args),
+        LeaseCommand::Revoke(args) => revoke(global, &args.id),
         LeaseCommand::Cleanup(args) => cleanup(global, args),
     }
 }
@@ -39,7 +35,7 @@ fn context(app: &App, rt: &tokio::runtime::Runtime, strict: bool) -> Result<Back
     match super::resolve_secrets(app, rt, None) {
         Ok(resolution) => Ok(app.context().with_secrets(Arc::new(resolution.values))),
         Err(e) if !strict => {
-            crate::output::warning(&format!(
+            warning(&format!(
                 "secrets did not resolve, so leases whose parent credential is a secret may not be revoked:\n{e:#}"
             ));
             Ok(app.context())
@@ -51,43 +47,11 @@ fn context(app: &App, rt: &tokio::runtime::Runtime, strict: bool) -> Result<Back
 fn create(global: &GlobalArgs, args: &LeaseCreateArgs) -> Result<i32> {
     let app = App::load(global)?;
     let mut leases = app.leases(true)?;
-    if app.config.leases.is_empty() {
-        bail!("no leases are configured\n  hint: add a [leases.NAME] table, e.g. with `type = \"cloudflare\"`");
-    }
-    if let Some(name) = &args.name {
-        if !app.config.leases.contains_key(name) {
-            let names: Vec<&str> = app.config.leases.keys().map(String::as_str).collect();
-            let hint = match did_you_mean(name, names.iter().copied()) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None => format!("configured leases: {}", names.join(", ")),
-            };
-            bail!("no lease named `{name}`\n  hint: {hint}");
-        }
-    }
+    check_selection(&app.config, args.name.as_deref())?;
     let rt = super::runtime()?;
     let ctx = context(&app, &rt, true)?;
     leases.prepare(&app.config, &ctx)?;
-    leases
-        .leases_mut()
-        .retain(|l| args.name.as_ref().is_none_or(|n| *n == l.name));
-    for lease in leases.leases_mut() {
-        // A fresh credential that belongs to the user, not a cached one.
-        lease.reuse = false;
-        if let Some(duration) = args.duration {
-            let max = lease.backend.max_duration();
-            if duration > max {
-                bail!(
-                    "lease `{}`: --duration {} is more than the {} backend allows ({})\n  hint: use at most `--duration {}`",
-                    lease.name,
-                    format_duration(duration),
-                    lease.type_name,
-                    format_duration(max),
-                    format_duration(max)
-                );
-            }
-            lease.duration = duration;
-        }
-    }
+    leases.select_fresh(args.name.as_deref(), args.duration)?;
     if let Err(e) = rt.block_on(leases.acquire()) {
         drop(leases);
         match e {
@@ -95,52 +59,34 @@ fn create(global: &GlobalArgs, args: &LeaseCreateArgs) -> Result<i32> {
             e => return Err(e.into()),
         }
     }
-    leases.stop_catching_signals();
-    // Held by the user until it expires or `sesame lease revoke`: no run
-    // owns it, so `lease cleanup` leaves it alone (pid 0).
-    let held: Vec<HeldLease> = leases.held().cloned().collect();
-    let ids: Vec<&String> = held.iter().filter_map(|h| h.entry.as_ref()).collect();
-    leases.ledger().update(|all| {
-        for entry in all.iter_mut().filter(|e| ids.contains(&&e.id)) {
-            entry.pid = 0;
-        }
-    })?;
+    let held = leases.hand_over()?;
     let mut text = String::new();
-    match args.format {
-        LeaseFormat::Json => {
-            let list: Vec<_> = held
-                .iter()
-                .map(|held| {
-                    let env: serde_json::Map<String, serde_json::Value> =
-                        held.env.iter().map(|(k, v)| (k.clone(), v.expose().into())).collect();
-                    json!({
-                        "lease": held.lease,
-                        "id": held.entry,
-                        "expires_at": held.expires_at.map(format_time),
-                        "env": env,
-                    })
-                })
-                .collect();
-            text = serde_json::to_string_pretty(&json!({ "leases": list }))? + "\n";
-        }
-        LeaseFormat::Shell | LeaseFormat::Env => {
-            for held in &held {
-                let expires = held.expires_at.map_or_else(|| "unknown".to_string(), format_time);
-                text.push_str(&match &held.entry {
-                    Some(id) => format!(
-                        "# lease {} (id {id}), expires {expires}; revoke: sesame lease revoke {id}\n",
-                        held.lease
-                    ),
-                    None => format!("# lease {}: static credentials, as configured\n", held.lease),
-                });
-                for (name, value) in &held.env {
-                    if args.format == LeaseFormat::Shell {
-                        text.push_str(&format!("export {name}={}\n", shell_quote(value.expose())));
-                    } else {
-                        text.push_str(&format!("{name}={}\n", dotenv_quote(value.expose())));
-                    }
-                }
-            }
+    if args.format == LeaseFormat::Json {
+        let list: Vec<_> = held
+            .iter()
+            .map(|held| {
+                let env: serde_json::Map<String, serde_json::Value> =
+                    held.env.iter().map(|(k, v)| (k.clone(), v.expose().into())).collect();
+                let expires_at = held.expires_at.map(format_time);
+                json!({"lease": held.lease, "id": held.entry, "expires_at": expires_at, "env": env})
+            })
+            .collect();
+        text = serde_json::to_string_pretty(&json!({ "leases": list }))? + "\n";
+    }
+    for held in held.iter().filter(|_| args.format != LeaseFormat::Json) {
+        let expires = held.expires_at.map_or_else(|| "unknown".to_string(), format_time);
+        text.push_str(&match &held.entry {
+            Some(id) => format!(
+                "# lease {} (id {id}), expires {expires}; revoke: sesame lease revoke {id}\n",
+                held.lease
+            ),
+            None => format!("# lease {}: static credentials, as configured\n", held.lease),
+        });
+        for (name, value) in &held.env {
+            text.push_str(&match args.format {
+                LeaseFormat::Shell => format!("export {name}={}\n", shell_quote(value.expose())),
+                _ => format!("{name}={}\n", dotenv_quote(value.expose())),
+            });
         }
     }
     let mut out = std::io::stdout().lock();
@@ -152,127 +98,100 @@ fn create(global: &GlobalArgs, args: &LeaseCreateArgs) -> Result<i32> {
 fn list(global: &GlobalArgs, args: &LeaseListArgs) -> Result<i32> {
     let app = App::load(global)?;
     let now = unix_now();
-    let entries: Vec<LedgerEntry> = app
-        .ledger()
-        .entries()?
-        .into_iter()
-        .filter(|e| {
-            let expired = e.is_expired(now);
-            (!args.active || (!expired && e.state == LeaseState::Active)) && (!args.expired || expired)
+    let entries = listed(app.ledger().entries()?, args.active, args.expired, now);
+    if args.format == ReadFormat::Json {
+        let list: Vec<_> = entries.iter().map(|e| entry_json(e, now)).collect();
+        // docs/reference/json.md, "sesame lease list".
+        crate::output::json(json!({ "leases": list }))?;
+        return Ok(0);
+    }
+    if entries.is_empty() {
+        println!("no leases in this project's ledger");
+        return Ok(0);
+    }
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let expires = e.expires_at.map_or_else(|| "-".into(), |t| relative_time(t, now));
+            let status = EntryStatus::of(e, now).as_str().to_string();
+            let variables = e.env.keys().cloned().collect::<Vec<_>>().join(",");
+            let (id, lease, backend) = (e.id.clone(), e.lease.clone(), e.backend.clone());
+            vec![
+                id,
+                lease,
+                backend,
+                status,
+                expires,
+                yes_no(e.reuse),
+                yes_no(e.revocable),
+                variables,
+            ]
         })
         .collect();
-    match args.format {
-        ReadFormat::Json => {
-            let list: Vec<_> = entries.iter().map(|e| entry_json(e, now)).collect();
-            // docs/reference/json.md, "sesame lease list".
-            crate::output::json(json!({ "leases": list }))?;
-        }
-        ReadFormat::Text => {
-            if entries.is_empty() {
-                println!("no leases in this project's ledger");
-                return Ok(0);
-            }
-            let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
-            let rows: Vec<Vec<String>> = entries
-                .iter()
-                .map(|e| {
-                    vec![
-                        e.id.clone(),
-                        e.lease.clone(),
-                        e.backend.clone(),
-                        EntryStatus::of(e, now).as_str().to_string(),
-                        e.expires_at.map_or_else(|| "-".into(), |t| relative_time(t, now)),
-                        yes_no(e.reuse),
-                        yes_no(e.revocable),
-                        e.env.keys().cloned().collect::<Vec<_>>().join(","),
-                    ]
-                })
-                .collect();
-            crate::output::table(
-                &[
-                    "ID",
-                    "LEASE",
-                    "TYPE",
-                    "STATUS",
-                    "EXPIRES",
-                    "REUSE",
-                    "REVOCABLE",
-                    "VARIABLES",
-                ],
-                &rows,
-            );
-            let kept: Vec<&LedgerEntry> = entries
-                .iter()
-                .filter(|e| !e.revocable && e.state == LeaseState::Active && !e.is_expired(now))
-                .collect();
-            if !kept.is_empty() {
-                println!();
-                for e in kept {
-                    println!(
-                        "lease `{}` ({}): cannot be revoked one by one; it stays valid until it expires",
-                        e.lease, e.id
-                    );
-                }
-            }
-        }
+    let header = [
+        "ID",
+        "LEASE",
+        "TYPE",
+        "STATUS",
+        "EXPIRES",
+        "REUSE",
+        "REVOCABLE",
+        "VARIABLES",
+    ];
+    table(&header, &rows);
+    let kept: Vec<_> = entries.iter().filter(|e| outlives_revoke(e, now)).collect();
+    if !kept.is_empty() {
+        println!();
+    }
+    for e in kept {
+        let (lease, id) = (&e.lease, &e.id);
+        println!("lease `{lease}` ({id}): cannot be revoked one by one; it stays valid until it expires");
     }
     Ok(0)
 }
 
-fn revoke(global: &GlobalArgs, args: &LeaseRevokeArgs) -> Result<i32> {
+fn revoke(global: &GlobalArgs, id: &str) -> Result<i32> {
     let app = App::load(global)?;
     let ledger = app.ledger();
-    let entries = ledger.entries()?;
-    let entry = find_entry(&entries, &args.id)?.clone();
+    let entry = find_entry(&ledger.entries()?, id)?.clone();
     let rt = super::runtime()?;
     let ctx = context(&app, &rt, false)?;
     let backend = leasing::backend_for_entry(&app.config, &ctx, &entry)?;
-    if rt.block_on(leasing::revoke_and_forget(backend.as_ref(), &ctx, &ledger, &entry))? {
-        println!("revoked lease `{}` ({})", entry.lease, entry.id);
-        Ok(0)
-    } else {
-        Err(anyhow!(
+    if !rt.block_on(leasing::revoke_and_forget(backend.as_ref(), &ctx, &ledger, &entry))? {
+        return Err(anyhow!(
             "lease `{}` ({}): the credential could not be found to revoke; it stays in the ledger\n  hint: it stops working when it expires; `sesame lease cleanup` forgets it then",
             entry.lease,
             entry.id
-        ))
+        ));
     }
+    println!("revoked lease `{}` ({})", entry.lease, entry.id);
+    Ok(0)
 }
 
 fn cleanup(global: &GlobalArgs, args: &LeaseCleanupArgs) -> Result<i32> {
     let app = App::load(global)?;
-    crate::secret_env::sweep_files(&app);
+    super::exec::sweep_files(&app);
     let ledger = app.ledger();
     let rt = super::runtime()?;
     let ctx = context(&app, &rt, false)?;
     let items = rt.block_on(leasing::cleanup(&app.config, &ctx, &ledger))?;
-    let (mut revoked, mut pruned, mut kept, mut failed) = (0, 0, 0, 0);
     for item in &items {
-        let what = format!(
-            "lease `{}` ({}, {})",
-            item.entry.lease,
-            item.entry.id,
-            item.reason.describe()
-        );
+        let (entry, reason) = (&item.entry, item.reason.describe());
+        let what = format!("lease `{}` ({}, {reason})", entry.lease, entry.id);
         match &item.outcome {
-            CleanupOutcome::Revoked => {
-                revoked += 1;
-                println!("revoked {what}");
-            }
-            CleanupOutcome::Pruned => {
-                pruned += 1;
-                println!("forgot {what}");
-            }
-            CleanupOutcome::Kept(why) => {
-                kept += 1;
-                println!("kept {what}: {why}");
-            }
-            CleanupOutcome::Failed(e) => {
-                failed += 1;
-                crate::output::warning(&format!("could not revoke {what}: {e}"));
-            }
+            CleanupOutcome::Revoked => println!("revoked {what}"),
+            CleanupOutcome::Pruned => println!("forgot {what}"),
+            CleanupOutcome::Kept(why) => println!("kept {what}: {why}"),
+            CleanupOutcome::Failed(e) => warning(&format!("could not revoke {what}: {e}")),
         }
     }
+    let CleanupTally {
+        revoked,
+        pruned,
+        kept,
+        mut failed,
+    } = CleanupTally::of(&items);
     println!("ledger: {revoked} revoked, {pruned} forgotten, {kept} kept, {failed} failed");
     if args.remote {
         failed += remote_cleanup(&app, &rt, &ctx)?;
@@ -292,18 +211,12 @@ fn remote_cleanup(app: &App, rt: &tokio::runtime::Runtime, ctx: &BackendContext)
     for outcome in rt.block_on(leasing::cleanup_remote(&leases, ctx)) {
         match outcome {
             RemoteOutcome::Cleaned { lease, report } => {
-                println!(
-                    "remote: {}: examined {}, deleted {} expired credentials sesame created",
-                    report.scope,
-                    report.examined,
-                    report.deleted.len()
-                );
-                for name in &report.deleted {
-                    println!("  deleted {name}");
-                }
+                let (scope, examined, deleted) = (&report.scope, report.examined, report.deleted.len());
+                println!("remote: {scope}: examined {examined}, deleted {deleted} expired credentials sesame created");
+                report.deleted.iter().for_each(|name| println!("  deleted {name}"));
                 for problem in &report.failures {
                     failures += 1;
-                    crate::output::warning(&format!("lease `{lease}`: could not delete {problem}"));
+                    warning(&format!("lease `{lease}`: could not delete {problem}"));
                 }
             }
             RemoteOutcome::Unsupported { lease, type_name } => {
@@ -311,7 +224,7 @@ fn remote_cleanup(app: &App, rt: &tokio::runtime::Runtime, ctx: &BackendContext)
             }
             RemoteOutcome::Failed { lease, error } => {
                 failures += 1;
-                crate::output::warning(&format!("lease `{lease}`: remote cleanup failed: {error}"));
+                warning(&format!("lease `{lease}`: remote cleanup failed: {error}"));
             }
         }
     }

@@ -50,7 +50,7 @@ pub fn run(global: &GlobalArgs, args: &FormatArgs) -> Result<i32> {
         }
     }
     // A config `check` rejects is not listed as if it worked.
-    let problems = crate::validate::problems(global, &app)?;
+    let problems = sesame_core::validate::problems(&app.config, &app.options);
     for problem in &problems {
         let scope = problem
             .profile

@@ -5,7 +5,6 @@ pub mod check;
 pub mod completions;
 pub mod contributed;
 pub mod exec;
-mod exec_options;
 pub mod export;
 pub mod get;
 pub mod lease;

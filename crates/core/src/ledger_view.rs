@@ -101,6 +101,24 @@ pub fn entry_json(e: &LedgerEntry, now: u64) -> serde_json::Value {
     })
 }
 
+/// The entries `sesame lease list` shows: all, or only those still valid
+/// (`active`), or only expired ones (`expired`).
+pub fn listed(entries: Vec<LedgerEntry>, active: bool, expired: bool, now: u64) -> Vec<LedgerEntry> {
+    entries
+        .into_iter()
+        .filter(|e| {
+            let past = e.is_expired(now);
+            (!active || (!past && e.state == LeaseState::Active)) && (!expired || past)
+        })
+        .collect()
+}
+
+/// Whether `entry` is valid and cannot be revoked one by one: it stays
+/// valid until it expires, whatever sesame does.
+pub fn outlives_revoke(entry: &LedgerEntry, now: u64) -> bool {
+    !entry.revocable && entry.state == LeaseState::Active && !entry.is_expired(now)
+}
+
 /// Seconds since the epoch as RFC 3339 UTC (`2026-07-01T05:20:00Z`).
 pub fn format_time(secs: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()

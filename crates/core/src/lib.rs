@@ -8,15 +8,18 @@
 //! decides what the user sees.
 
 pub mod backend;
+pub mod check;
 pub mod command;
 pub mod config;
 pub mod duration;
 pub mod env;
+pub mod exec_options;
 pub mod failpoint;
 pub mod lease;
 pub mod leasing;
 pub mod ledger;
 pub mod ledger_view;
+pub mod locations;
 pub mod mask;
 pub mod masked_io;
 pub mod parent_env;
@@ -31,9 +34,12 @@ pub mod run_cache;
 pub mod schema;
 pub mod scrub;
 pub mod secret;
+pub mod secret_env;
 pub mod secret_fields;
 pub mod secret_files;
+pub mod set_secret;
 pub mod trust;
+pub mod validate;
 
 pub use backend::{BackendConfig, BackendContext, BackendError, SecretSource};
 pub use env::EnvSnapshot;

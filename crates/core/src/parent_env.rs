@@ -98,6 +98,45 @@ pub fn strip(
     removed
 }
 
+/// A variable the command would get holds a NUL byte.
+#[derive(Debug, thiserror::Error)]
+#[error("`{}` holds a NUL byte, which an environment variable cannot carry\n  hint: {}", crate::config::escape(.name), Self::HINT)]
+pub struct NulInValue {
+    /// The variable.
+    pub name: String,
+}
+
+impl NulInValue {
+    /// How to fix it.
+    pub const HINT: &'static str = "check the secret's value at its provider";
+}
+
+/// The command's environment: `env` (the secrets sesame sets) with the
+/// leases' outputs over it (a child token replaces a secret of the same
+/// name), less every variable that holds a `consumed` parent credential;
+/// and the names of the variables of `inherited` to unset. Each removal is
+/// logged at `-v` with the lease that consumed it.
+pub fn command_env(
+    consumed: &[(String, String, SecretValue)],
+    mut env: BTreeMap<String, SecretValue>,
+    lease_env: BTreeMap<String, SecretValue>,
+    inherited: &EnvSnapshot,
+) -> Result<(BTreeMap<String, SecretValue>, BTreeSet<String>), NulInValue> {
+    let outputs: BTreeSet<String> = lease_env.keys().cloned().collect();
+    env.extend(lease_env);
+    let names: Vec<String> = inherited.names().map(str::to_string).collect();
+    let removed = strip(consumed, &mut env, &outputs, inherited, names);
+    for (name, lease) in &removed {
+        tracing::info!(
+            "{name} is not passed to the command: lease `{lease}` consumed it (`keep_parent = true` in the lease keeps it)"
+        );
+    }
+    if let Some(name) = crate::process::nul_in_env(&env) {
+        return Err(NulInValue { name: name.to_string() });
+    }
+    Ok((env, removed.into_keys().collect()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

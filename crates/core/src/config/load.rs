@@ -36,7 +36,7 @@ pub struct LoadOptions {
     /// The profile to apply (`-P`, `SESAME_PROFILE`); `default` means none.
     pub profile: Option<String>,
     /// The trust store; without one, project files are untrusted.
-    pub trust: Option<crate::trust::TrustStore>,
+    pub trust: Option<super::trust_store::TrustStore>,
 }
 
 /// A file as written. The table fields repeat [`RawTables`] rather than

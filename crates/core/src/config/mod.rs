@@ -1,10 +1,12 @@
 //! Configuration: files, their merged model, and errors that point into them.
 
+pub mod edit;
 mod error;
 mod exec;
 mod load;
 mod model;
 mod source;
+pub mod trust_store;
 
 pub use error::{did_you_mean, escape, explain_serde_message, ConfigError};
 pub use exec::{ExecSettings, Setting};

@@ -145,6 +145,36 @@ pub enum CleanupOutcome {
     Failed(LeaseError),
 }
 
+/// How many entries `sesame lease cleanup` revoked, forgot, kept and
+/// failed to revoke.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupTally {
+    /// Revoked and forgotten.
+    pub revoked: usize,
+    /// Forgotten without revoking.
+    pub pruned: usize,
+    /// Left in the ledger.
+    pub kept: usize,
+    /// Revoking failed.
+    pub failed: usize,
+}
+
+impl CleanupTally {
+    /// The counts of `items`.
+    pub fn of(items: &[CleanupItem]) -> Self {
+        let mut tally = Self::default();
+        for item in items {
+            *match item.outcome {
+                CleanupOutcome::Revoked => &mut tally.revoked,
+                CleanupOutcome::Pruned => &mut tally.pruned,
+                CleanupOutcome::Kept(_) => &mut tally.kept,
+                CleanupOutcome::Failed(_) => &mut tally.failed,
+            } += 1;
+        }
+        tally
+    }
+}
+
 /// One entry `sesame lease cleanup` acted on.
 #[derive(Debug)]
 pub struct CleanupItem {

@@ -4,12 +4,14 @@
 
 mod acquire;
 mod cleanup;
+mod create;
 mod plan;
 mod prepare;
 mod run;
 
 pub use acquire::*;
 pub use cleanup::*;
+pub use create::*;
 pub use plan::*;
 pub use prepare::*;
 pub use run::*;

@@ -1,108 +1,135 @@
 //! What `sesame exec` does besides running the command: whether it masks
 //! the output (`--mask`, `--no-mask`, `[exec] mask`, the CI default) and
 //! the record of the run (`--record`, `SESAME_RECORD`, `[exec] record`).
+//! Settings from untrusted files are ignored, and said so as an
+//! [`Ignored`] the binary prints.
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use sesame_core::config::Config;
-use sesame_core::leasing::{LeaseError, RunLeases};
-use sesame_core::mask::MaskSet;
-use sesame_core::process::{ChildExit, ExecError};
-use sesame_core::record::{Outcome, RunRecord};
-use sesame_core::{EnvSnapshot, SecretValue};
+use crate::config::{Config, Setting};
+use crate::leasing::{LeaseError, RunLeases};
+use crate::mask::MaskSet;
+use crate::process::{ChildExit, ExecError};
+use crate::record::{Outcome, RunRecord};
+use crate::{EnvSnapshot, SecretValue};
 
-use crate::cli::ExecArgs;
-use crate::output;
+/// A setting of `[exec]` left out because its file is not trusted.
+#[derive(Debug, thiserror::Error)]
+#[error("`{setting}` in {} is ignored: the file is not trusted (run `sesame trust`)", file.display())]
+pub struct Ignored {
+    /// What was written (`mask = false`, `record`).
+    pub setting: &'static str,
+    /// The file it was written in.
+    pub file: PathBuf,
+}
 
-/// Whether to mask: the flags, else `[exec] mask` (`false` only from a
-/// trusted file), else on when `CI` is set and sesame's stdout or stderr
-/// is not a terminal (a CI log, where leaks are kept and read by many).
-pub fn mask_wanted(args: &ExecArgs, config: &Config, env: &EnvSnapshot) -> bool {
-    if args.mask {
-        return true;
+impl Ignored {
+    fn new<T>(config: &Config, setting: &'static str, at: &Setting<T>) -> Self {
+        Self {
+            setting,
+            file: config.files[at.file].path.clone(),
+        }
     }
-    if args.no_mask {
-        return false;
+}
+
+/// The run record could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the run record to {}: {source}", path.display())]
+pub struct RecordError {
+    /// The record file.
+    pub path: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// Whether to mask: `flag` (`--mask` true, `--no-mask` false), else
+/// `[exec] mask` (`false` only from a trusted file), else on when `CI` is
+/// set and sesame's stdout or stderr is not a terminal (a CI log, where
+/// leaks are kept and read by many).
+pub fn mask_wanted(flag: Option<bool>, config: &Config, env: &EnvSnapshot) -> (bool, Option<Ignored>) {
+    if let Some(mask) = flag {
+        return (mask, None);
     }
+    let mut ignored = None;
     if let Some(setting) = &config.exec.mask {
         if setting.value || setting.trusted {
-            return setting.value;
+            return (setting.value, None);
         }
-        output::warning(&format!(
-            "`mask = false` in {} is ignored: the file is not trusted (run `sesame trust`)",
-            config.files[setting.file].path.display()
-        ));
+        ignored = Some(Ignored::new(config, "mask = false", setting));
     }
     let ci = env.var("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
-    ci && !(sesame_core::pty::is_terminal(1) && sesame_core::pty::is_terminal(2))
+    let mask = ci && !(crate::pty::is_terminal(1) && crate::pty::is_terminal(2));
+    (mask, ignored)
 }
 
-/// The values to mask: every variable sesame injects. Warns, by name, about
-/// those too short to mask.
-pub fn mask_set(env: &std::collections::BTreeMap<String, SecretValue>) -> Option<Arc<MaskSet>> {
-    let (set, short) = MaskSet::new(env.iter().map(|(name, value)| (name.as_str(), value)));
-    for unmasked in short {
-        output::warning(&unmasked.to_string());
-    }
-    set.map(Arc::new)
-}
-
-/// The record of this run, if one is wanted; every method does nothing otherwise.
+/// The record of this run, if one is wanted; every method does nothing
+/// otherwise. A record that cannot be written goes to `report`.
 pub struct RunLog {
+    version: &'static str,
+    command: Vec<OsString>,
+    record_args: bool,
+    report: fn(&RecordError),
     path: Option<PathBuf>,
     record: Option<RunRecord>,
 }
 
 impl RunLog {
-    /// Starts the record when `--record`/`SESAME_RECORD` asks for one
-    /// (the config may still ask, see [`RunLog::configure`]).
-    pub fn new(args: &ExecArgs) -> Self {
+    /// Starts the record when `record` (`--record`, `SESAME_RECORD`) names
+    /// a file (the config may still ask, see [`RunLog::configure`]).
+    /// `version` is sesame's; `record_args` is `--record-args`.
+    pub fn new(
+        version: &'static str,
+        command: &[OsString],
+        record: Option<PathBuf>,
+        record_args: bool,
+        report: fn(&RecordError),
+    ) -> Self {
         let mut log = Self {
+            version,
+            command: command.to_vec(),
+            record_args,
+            report,
             path: None,
             record: None,
         };
-        if let Some(path) = &args.record {
-            log.begin(path.clone(), args, args.record_args);
+        if let Some(path) = record {
+            log.begin(path, record_args);
         }
         log
     }
 
-    fn begin(&mut self, path: PathBuf, args: &ExecArgs, with_args: bool) {
-        let (program, rest) = args.command.split_first().expect("clap requires a command");
+    fn begin(&mut self, path: PathBuf, with_args: bool) {
+        let (program, rest) = self.command.split_first().expect("clap requires a command");
         let rest = with_args.then(|| rest.iter().map(|a| a.to_string_lossy().into_owned()).collect());
-        self.record = Some(RunRecord::start(
-            env!("CARGO_PKG_VERSION"),
-            &program.to_string_lossy(),
-            rest,
-        ));
+        self.record = Some(RunRecord::start(self.version, &program.to_string_lossy(), rest));
         self.path = Some(path);
     }
 
     /// Applies `[exec] record`/`record_args` and notes the config files,
-    /// the profile and the secrets.
-    pub fn configure(&mut self, args: &ExecArgs, config: &Config) {
+    /// the profile and the secrets; returns a `record` it ignored.
+    pub fn configure(&mut self, config: &Config) -> Option<Ignored> {
+        let mut ignored = None;
         if self.record.is_none() {
             if let Some(setting) = &config.exec.record {
                 if setting.trusted {
-                    let with_args = args.record_args || config.exec.record_args.as_ref().is_some_and(|s| s.value);
-                    self.begin(setting.value.clone(), args, with_args);
+                    let with_args = self.record_args || config.exec.record_args.as_ref().is_some_and(|s| s.value);
+                    self.begin(setting.value.clone(), with_args);
                 } else {
-                    output::warning(&format!(
-                        "`record` in {} is ignored: the file is not trusted (run `sesame trust`)",
-                        config.files[setting.file].path.display()
-                    ));
+                    ignored = Some(Ignored::new(config, "record", setting));
                 }
             }
         } else if let (Some(record), Some(setting)) = (&mut self.record, &config.exec.record_args) {
             if setting.value && record.command.args.is_none() {
-                let rest = args.command[1..].iter().map(|a| a.to_string_lossy().into_owned());
+                let rest = self.command[1..].iter().map(|a| a.to_string_lossy().into_owned());
                 record.command.args = Some(rest.collect());
             }
         }
         if let Some(record) = &mut self.record {
             record.with_config(config);
         }
+        ignored
     }
 
     /// Whether a record is kept.
@@ -111,7 +138,7 @@ impl RunLog {
     }
 
     /// Masks the recorded arguments with the run's values.
-    pub fn mask_args(&mut self, env: &std::collections::BTreeMap<String, SecretValue>) {
+    pub fn mask_args(&mut self, env: &BTreeMap<String, SecretValue>) {
         if let Some(record) = &mut self.record {
             if record.command.args.is_some() {
                 let (set, _) = MaskSet::new(env.iter().map(|(n, v)| (n.as_str(), v)));
@@ -175,8 +202,8 @@ impl RunLog {
             return;
         };
         record.end(outcome);
-        if let Err(e) = record.append_to(&path) {
-            output::warning(&format!("cannot write the run record to {}: {e}", path.display()));
+        if let Err(source) = record.append_to(&path) {
+            (self.report)(&RecordError { path, source });
         }
     }
 }

@@ -3,16 +3,13 @@
 //! `sesame check` reports them (with the profile they belong to); `sesame
 //! list` refuses a config that has any.
 
-use anyhow::Result;
-use sesame_core::config::{Config, ConfigError};
-use sesame_core::lease::{find_lease_type, lease_types};
-use sesame_core::placeholder::{expand_refs, substitute, ValueSource};
-use sesame_core::resolve::{unknown_type, validate_secrets};
-
-use crate::app::App;
-use crate::cli::GlobalArgs;
+use crate::config::{self, Config, ConfigError, LoadOptions};
+use crate::lease::{find_lease_type, lease_types};
+use crate::placeholder::{expand_refs, substitute, ValueSource};
+use crate::resolve::{unknown_type, validate_secrets};
 
 /// One problem: which profile (None: the config as loaded) and what.
+#[derive(Debug)]
 pub struct Problem {
     /// `Some(name)` when it shows only with `-P name`.
     pub profile: Option<String>,
@@ -20,29 +17,24 @@ pub struct Problem {
     pub error: ConfigError,
 }
 
-/// The problems of the loaded config and, when no profile was chosen, of
-/// every profile the files define.
-pub fn problems(global: &GlobalArgs, app: &App) -> Result<Vec<Problem>> {
-    let mut found: Vec<Problem> = check_one(&app.config)
+/// The problems of `config` (loaded with `options`) and, when no profile
+/// was chosen, of every profile its files define, each loaded on its own.
+pub fn problems(config: &Config, options: &LoadOptions) -> Vec<Problem> {
+    let mut found: Vec<Problem> = check_one(config)
         .into_iter()
         .map(|error| Problem { profile: None, error })
         .collect();
-    if app.config.profile.is_some() {
-        return Ok(found);
+    if config.profile.is_some() {
+        return found;
     }
-    for name in profile_names(&app.config) {
-        let args = GlobalArgs {
-            config: global.config.clone(),
+    for name in profile_names(config) {
+        let options = LoadOptions {
             profile: Some(name.clone()),
-            verbose: global.verbose,
-            timeout: global.timeout,
+            ..options.clone()
         };
-        let errors = match App::load(&args) {
-            Ok(profiled) => check_one(&profiled.config),
-            Err(e) => match e.downcast::<ConfigError>() {
-                Ok(error) => vec![error],
-                Err(other) => return Err(other),
-            },
+        let errors = match config::load(&options) {
+            Ok(profiled) => check_one(&profiled),
+            Err(error) => vec![error],
         };
         for error in errors {
             // The base config's own problems show once, without a profile.
@@ -54,7 +46,7 @@ pub fn problems(global: &GlobalArgs, app: &App) -> Result<Vec<Problem>> {
             }
         }
     }
-    Ok(found)
+    found
 }
 
 /// The `[profiles.*]` names of every file, sorted.
