@@ -89,30 +89,6 @@ pub fn json(document: serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Quotes a value for a POSIX shell: `'...'` with `'` written as `'\''`.
-pub fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "'\\''"))
-}
-
-/// Quotes a value for .env readers (docker, dotenv): double quotes with
-/// backslash escapes for `\`, `"`, `$` and newlines.
-pub fn dotenv_quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '$' => out.push_str("\\$"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            other => out.push(other),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Prints rows as aligned columns: plain text, never colour or other
 /// terminal escapes, whatever stdout is and whether or not `NO_COLOR` is set.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
@@ -136,16 +112,5 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     line(header.to_vec());
     for row in rows {
         line(row.iter().map(String::as_str).collect());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-        assert_eq!(dotenv_quote("a\"b$c\nd\\"), "\"a\\\"b\\$c\\nd\\\\\"");
     }
 }

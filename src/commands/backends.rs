@@ -2,34 +2,19 @@
 
 use anyhow::Result;
 use serde_json::json;
-use sesame_core::{lease::lease_types, provider::provider_types};
 
 use crate::cli::{FormatArgs, ReadFormat};
 
 /// Lists registered backend types.
 pub fn run(args: &FormatArgs) -> Result<i32> {
-    let mut rows = Vec::new();
-    for r in provider_types() {
-        rows.push(("provider", r.type_name, r.description, r.trust_sensitive));
-    }
-    for r in lease_types() {
-        rows.push(("lease", r.type_name, r.description, r.trust_sensitive));
-    }
+    let backends = sesame_core::listing::backends();
     match args.format {
-        ReadFormat::Json => {
-            let list: Vec<_> = rows
-                .iter()
-                .map(|(kind, name, description, sensitive)| {
-                    json!({"kind": kind, "type": name, "description": description, "trust_sensitive": sensitive})
-                })
-                .collect();
-            // docs/reference/json.md, "sesame backends".
-            crate::output::json(json!({ "backends": list }))?;
-        }
+        // docs/reference/json.md, "sesame backends".
+        ReadFormat::Json => crate::output::json(json!({ "backends": backends }))?,
         ReadFormat::Text => {
-            let rows: Vec<Vec<String>> = rows
+            let rows: Vec<Vec<String>> = backends
                 .iter()
-                .map(|(k, n, d, _)| vec![k.to_string(), n.to_string(), d.to_string()])
+                .map(|b| vec![b.kind.into(), b.type_name.into(), b.description.into()])
                 .collect();
             crate::output::table(&["KIND", "TYPE", "DESCRIPTION"], &rows);
         }

@@ -3,11 +3,11 @@
 use std::io::Write;
 
 use anyhow::Result;
+use sesame_core::env_format::{json_object, lines, LineStyle};
 use sesame_core::secret_env;
 
 use crate::app::App;
 use crate::cli::{ExportArgs, ExportFormat, GlobalArgs};
-use crate::output::{dotenv_quote, shell_quote};
 
 /// Resolves every secret and prints them in the chosen format.
 pub fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<i32> {
@@ -20,26 +20,11 @@ pub fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<i32> {
             "secret `{name}` has `as_file = true`: left out of export (use `sesame exec`, which removes the file afterwards)"
         ));
     }
-    let mut text = String::new();
-    match args.format {
-        ExportFormat::Env => {
-            for (name, value) in &values {
-                text.push_str(&format!("{name}={}\n", dotenv_quote(value.expose())));
-            }
-        }
-        ExportFormat::Shell => {
-            for (name, value) in &values {
-                text.push_str(&format!("export {name}={}\n", shell_quote(value.expose())));
-            }
-        }
-        ExportFormat::Json => {
-            let object: serde_json::Map<String, serde_json::Value> = values
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.expose().to_string())))
-                .collect();
-            text = serde_json::to_string_pretty(&object)? + "\n";
-        }
-    }
+    let text = match args.format {
+        ExportFormat::Env => lines(LineStyle::Env, &values),
+        ExportFormat::Shell => lines(LineStyle::Shell, &values),
+        ExportFormat::Json => serde_json::to_string_pretty(&json_object(&values))? + "\n",
+    };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;

@@ -7,16 +7,16 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 use serde_json::json;
+use sesame_core::env_format::{held_json, held_lines, LineStyle};
 use sesame_core::leasing::{self, check_selection, CleanupOutcome, CleanupTally, LeaseError, RemoteOutcome};
 use sesame_core::ledger::unix_now;
-use sesame_core::ledger_view::EntryStatus;
-use sesame_core::ledger_view::{entry_json, find_entry, format_time, listed, outlives_revoke, relative_time};
+use sesame_core::ledger_view::{entry_json, entry_row, find_entry, listed, outlives_revoke, TABLE_HEADER};
 use sesame_core::process::{exit_like, ChildExit};
 use sesame_core::BackendContext;
 
 use crate::app::App;
 use crate::cli::{GlobalArgs, LeaseCleanupArgs, LeaseCommand, LeaseCreateArgs, LeaseFormat, LeaseListArgs, ReadFormat};
-use crate::output::{dotenv_quote, shell_quote, table, warning};
+use crate::output::{table, warning};
 
 /// Runs a `sesame lease` subcommand.
 pub fn run(global: &GlobalArgs, command: &LeaseCommand) -> Result<i32> {
@@ -60,35 +60,11 @@ fn create(global: &GlobalArgs, args: &LeaseCreateArgs) -> Result<i32> {
         }
     }
     let held = leases.hand_over()?;
-    let mut text = String::new();
-    if args.format == LeaseFormat::Json {
-        let list: Vec<_> = held
-            .iter()
-            .map(|held| {
-                let env: serde_json::Map<String, serde_json::Value> =
-                    held.env.iter().map(|(k, v)| (k.clone(), v.expose().into())).collect();
-                let expires_at = held.expires_at.map(format_time);
-                json!({"lease": held.lease, "id": held.entry, "expires_at": expires_at, "env": env})
-            })
-            .collect();
-        text = serde_json::to_string_pretty(&json!({ "leases": list }))? + "\n";
-    }
-    for held in held.iter().filter(|_| args.format != LeaseFormat::Json) {
-        let expires = held.expires_at.map_or_else(|| "unknown".to_string(), format_time);
-        text.push_str(&match &held.entry {
-            Some(id) => format!(
-                "# lease {} (id {id}), expires {expires}; revoke: sesame lease revoke {id}\n",
-                held.lease
-            ),
-            None => format!("# lease {}: static credentials, as configured\n", held.lease),
-        });
-        for (name, value) in &held.env {
-            text.push_str(&match args.format {
-                LeaseFormat::Shell => format!("export {name}={}\n", shell_quote(value.expose())),
-                _ => format!("{name}={}\n", dotenv_quote(value.expose())),
-            });
-        }
-    }
+    let text = match args.format {
+        LeaseFormat::Json => serde_json::to_string_pretty(&held_json(&held))? + "\n",
+        LeaseFormat::Shell => held_lines(LineStyle::Shell, &held),
+        LeaseFormat::Env => held_lines(LineStyle::Env, &held),
+    };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -109,37 +85,8 @@ fn list(global: &GlobalArgs, args: &LeaseListArgs) -> Result<i32> {
         println!("no leases in this project's ledger");
         return Ok(0);
     }
-    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
-    let rows: Vec<Vec<String>> = entries
-        .iter()
-        .map(|e| {
-            let expires = e.expires_at.map_or_else(|| "-".into(), |t| relative_time(t, now));
-            let status = EntryStatus::of(e, now).as_str().to_string();
-            let variables = e.env.keys().cloned().collect::<Vec<_>>().join(",");
-            let (id, lease, backend) = (e.id.clone(), e.lease.clone(), e.backend.clone());
-            vec![
-                id,
-                lease,
-                backend,
-                status,
-                expires,
-                yes_no(e.reuse),
-                yes_no(e.revocable),
-                variables,
-            ]
-        })
-        .collect();
-    let header = [
-        "ID",
-        "LEASE",
-        "TYPE",
-        "STATUS",
-        "EXPIRES",
-        "REUSE",
-        "REVOCABLE",
-        "VARIABLES",
-    ];
-    table(&header, &rows);
+    let rows: Vec<Vec<String>> = entries.iter().map(|e| entry_row(e, now)).collect();
+    table(&TABLE_HEADER, &rows);
     let kept: Vec<_> = entries.iter().filter(|e| outlives_revoke(e, now)).collect();
     if !kept.is_empty() {
         println!();

@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Read};
 
 use anyhow::Result;
-use sesame_core::set_secret::SetTarget;
+use sesame_core::set_secret::{value_from_input, SetTarget};
 use sesame_core::{locations, SecretValue};
 
 use crate::app::App;
@@ -27,7 +27,7 @@ pub fn run(global: &GlobalArgs, args: &SetArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// The value from stdin; one trailing newline dropped, as fnox does.
+/// The value from stdin (see `value_from_input`).
 fn read_value() -> Result<SecretValue> {
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {
@@ -35,16 +35,5 @@ fn read_value() -> Result<SecretValue> {
     }
     let mut bytes = Vec::new();
     stdin.read_to_end(&mut bytes)?;
-    let mut text = String::from_utf8(bytes).map_err(|e| {
-        let mut bytes = e.into_bytes();
-        bytes.fill(0);
-        anyhow::anyhow!("the value on stdin is not UTF-8 text")
-    })?;
-    if text.ends_with('\n') {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
-        }
-    }
-    Ok(SecretValue::new(text))
+    Ok(value_from_input(bytes)?)
 }

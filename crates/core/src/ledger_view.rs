@@ -79,6 +79,33 @@ pub fn find_entry<'a>(entries: &'a [LedgerEntry], wanted: &str) -> Result<&'a Le
     }
 }
 
+/// The columns of `sesame lease list` as a table.
+pub const TABLE_HEADER: [&str; 8] = [
+    "ID",
+    "LEASE",
+    "TYPE",
+    "STATUS",
+    "EXPIRES",
+    "REUSE",
+    "REVOCABLE",
+    "VARIABLES",
+];
+
+/// One entry as a row under [`TABLE_HEADER`]: never the credential values.
+pub fn entry_row(e: &LedgerEntry, now: u64) -> Vec<String> {
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+    vec![
+        e.id.clone(),
+        e.lease.clone(),
+        e.backend.clone(),
+        EntryStatus::of(e, now).as_str().to_string(),
+        e.expires_at.map_or_else(|| "-".into(), |t| relative_time(t, now)),
+        yes_no(e.reuse),
+        yes_no(e.revocable),
+        e.env.keys().cloned().collect::<Vec<_>>().join(","),
+    ]
+}
+
 /// One entry as `sesame lease list --format json` shows it
 /// (docs/reference/json.md): everything but the credential values.
 pub fn entry_json(e: &LedgerEntry, now: u64) -> serde_json::Value {

@@ -68,9 +68,28 @@ pub enum SetError {
         /// Why.
         source: std::io::Error,
     },
+    /// The value given is not UTF-8 text.
+    #[error("the value on stdin is not UTF-8 text")]
+    NotText,
     /// The file stays trusted, but the store refused.
     #[error(transparent)]
     Trust(#[from] TrustError),
+}
+
+/// The value in `bytes` (read from stdin), one trailing newline dropped
+/// as fnox does. Bytes that are not UTF-8 are zeroed before the error.
+pub fn value_from_input(bytes: Vec<u8>) -> Result<SecretValue, SetError> {
+    let mut text = String::from_utf8(bytes).map_err(|e| {
+        e.into_bytes().fill(0);
+        SetError::NotText
+    })?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(SecretValue::new(text))
 }
 
 /// Where and through what a secret will be stored, all checked.
