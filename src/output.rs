@@ -11,6 +11,7 @@
 
 use std::io::Write;
 
+use sesame_core::leasing::LeaseError;
 use sesame_core::scrub::scrub;
 
 /// Writes `text` to stdout, scrubbed.
@@ -25,9 +26,21 @@ pub fn err(text: &str) {
     let _ = std::io::stderr().lock().write_all(scrub(text).as_bytes());
 }
 
-/// Prints an error (with its hint lines) to stderr.
+/// Prints an error (with its hint lines) to stderr; several lease
+/// failures each on its own, and those with the same cause once.
 pub fn error(err: &anyhow::Error) {
-    eprintln!("sesame: error: {err:#}");
+    let Some(many @ LeaseError::Many(_)) = err.downcast_ref::<LeaseError>() else {
+        return eprintln!("sesame: error: {err:#}");
+    };
+    for group in many.by_cause() {
+        match group.leases.as_slice() {
+            [_, _, ..] => {
+                let names: Vec<String> = group.leases.iter().map(|n| format!("`{n}`")).collect();
+                eprintln!("sesame: error: leases {}: {}", names.join(", "), group.failure.cause());
+            }
+            _ => eprintln!("sesame: error: {}", group.failure),
+        }
+    }
 }
 
 /// Prints a warning to stderr.

@@ -33,7 +33,7 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     let has_files = app.config.secrets.values().any(|s| s.as_file);
     let supervise = mask || log.is_on() || has_files;
     let mut leases = app.leases(!app.config.leases.is_empty() || supervise)?;
-    sweep_files(&app);
+    secret_files::sweep_and_log(&locations::state_dir(&app.env));
     let rt = super::runtime()?;
     let resolution = super::resolve_secrets(&app, &rt, None).inspect_err(|_| log.not_run("resolve", 125))?;
     exit_if_interrupted(leases.interrupted(), &mut log);
@@ -107,14 +107,5 @@ fn exit_if_interrupted(signal: i32, log: &mut RunLog) {
     if signal != 0 {
         log.not_run("interrupted", 128 + signal);
         exit_like(ChildExit::Signal(signal));
-    }
-}
-
-/// Removes secret files left by runs that were killed (SIGKILL).
-pub fn sweep_files(app: &App) {
-    match secret_files::sweep(&locations::state_dir(&app.env)) {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(count = n, "removed secret files left by killed runs"),
-        Err(e) => tracing::warn!("cannot sweep old secret files: {e}"),
     }
 }

@@ -5,10 +5,12 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use serde_json::json;
 use sesame_core::env_format::{held_json, held_lines, LineStyle};
-use sesame_core::leasing::{self, check_selection, CleanupOutcome, CleanupTally, LeaseError, RemoteOutcome};
+use sesame_core::leasing::{
+    self, check_selection, CleanupOutcome, CleanupTally, LeaseError, NotFoundToRevoke, RemoteOutcome,
+};
 use sesame_core::ledger::unix_now;
 use sesame_core::ledger_view::{entry_json, entry_row, find_entry, listed, outlives_revoke, TABLE_HEADER};
 use sesame_core::process::{exit_like, ChildExit};
@@ -106,11 +108,7 @@ fn revoke(global: &GlobalArgs, id: &str) -> Result<i32> {
     let ctx = context(&app, &rt, false)?;
     let backend = leasing::backend_for_entry(&app.config, &ctx, &entry)?;
     if !rt.block_on(leasing::revoke_and_forget(backend.as_ref(), &ctx, &ledger, &entry))? {
-        return Err(anyhow!(
-            "lease `{}` ({}): the credential could not be found to revoke; it stays in the ledger\n  hint: it stops working when it expires; `sesame lease cleanup` forgets it then",
-            entry.lease,
-            entry.id
-        ));
+        return Err(NotFoundToRevoke::of(&entry).into());
     }
     println!("revoked lease `{}` ({})", entry.lease, entry.id);
     Ok(0)
@@ -118,7 +116,7 @@ fn revoke(global: &GlobalArgs, id: &str) -> Result<i32> {
 
 fn cleanup(global: &GlobalArgs, args: &LeaseCleanupArgs) -> Result<i32> {
     let app = App::load(global)?;
-    super::exec::sweep_files(&app);
+    sesame_core::secret_files::sweep_and_log(&sesame_core::locations::state_dir(&app.env));
     let ledger = app.ledger();
     let rt = super::runtime()?;
     let ctx = context(&app, &rt, false)?;

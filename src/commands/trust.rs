@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use sesame_core::config::display_path;
-use sesame_core::trust::{content_hash, project_files, target_file};
+use sesame_core::trust::{project_files, target_file};
 use sesame_core::{locations, EnvSnapshot};
 
 use crate::app::App;
@@ -24,12 +24,7 @@ pub fn run(global: &GlobalArgs, args: &TrustArgs) -> Result<i32> {
             }
             ReadFormat::Text => {
                 for f in &files {
-                    let state = match std::fs::read_to_string(&f.path) {
-                        Ok(text) if content_hash(&text) == f.sha256 => "trusted",
-                        Ok(_) => "changed since trusted",
-                        Err(_) => "missing",
-                    };
-                    println!("{}  ({state})", f.path.display());
+                    println!("{}  ({})", f.path.display(), f.state_now());
                 }
             }
         }

@@ -115,7 +115,10 @@ pub async fn check(
         .map_err(LeaseError::from)
         .and_then(|()| Ok(leases.plan()?));
     match planned {
-        Err(e) => rows.push(Check::new("lease", "leases", Status::Error, e.to_string())),
+        Err(e) => {
+            let failures: Vec<String> = e.failures().iter().map(ToString::to_string).collect();
+            rows.push(Check::new("lease", "leases", Status::Error, failures.join("\n")));
+        }
         Ok(plans) => {
             let now = unix_now();
             for (lease, plan) in plans {

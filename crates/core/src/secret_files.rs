@@ -79,6 +79,16 @@ impl Drop for SecretFiles {
     }
 }
 
+/// [`sweep`], logging how many it removed (at `-v`) or why it could not
+/// (a warning): a run goes on either way.
+pub fn sweep_and_log(state_dir: &Path) {
+    match sweep(state_dir) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "removed secret files left by killed runs"),
+        Err(e) => tracing::warn!("cannot sweep old secret files: {e}"),
+    }
+}
+
 /// Removes the files of runs that ended without cleaning up (killed with
 /// SIGKILL): every run directory whose lock no process holds. Returns how
 /// many directories it removed.

@@ -22,6 +22,18 @@ pub struct TrustedFile {
     pub trusted_at: u64,
 }
 
+impl TrustedFile {
+    /// Where the file stands now, as `sesame trust --list` shows it:
+    /// `trusted`, `changed since trusted` or `missing`.
+    pub fn state_now(&self) -> &'static str {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) if content_hash(&text) == self.sha256 => "trusted",
+            Ok(_) => "changed since trusted",
+            Err(_) => "missing",
+        }
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct StoreFile {
     version: u32,

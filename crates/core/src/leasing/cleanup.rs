@@ -131,6 +131,32 @@ pub async fn revoke_and_forget(
     Ok(revoked)
 }
 
+/// `sesame lease revoke`: the backend could not find the credential.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "lease `{lease}` ({id}): the credential could not be found to revoke; it stays in the ledger\n  hint: {}",
+    Self::HINT
+)]
+pub struct NotFoundToRevoke {
+    /// The lease.
+    pub lease: String,
+    /// Its ledger entry.
+    pub id: String,
+}
+
+impl NotFoundToRevoke {
+    /// What happens to it.
+    pub const HINT: &'static str = "it stops working when it expires; `sesame lease cleanup` forgets it then";
+
+    /// The error for `entry`.
+    pub fn of(entry: &LedgerEntry) -> Self {
+        Self {
+            lease: entry.lease.clone(),
+            id: entry.id.clone(),
+        }
+    }
+}
+
 /// What `sesame lease cleanup` did with one entry.
 #[derive(Debug)]
 pub enum CleanupOutcome {
