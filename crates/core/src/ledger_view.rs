@@ -5,8 +5,8 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::duration::format_duration;
-use crate::leasing::process_alive;
 use crate::ledger::{LeaseState, LedgerEntry};
+use crate::process::process_alive;
 
 /// Where a ledger entry stands, as `sesame lease list` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,26 +12,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::backend::BackendContext;
-use crate::config::{BackendSpec, Config, ConfigError};
 use crate::leasing::PreparedLease;
 use crate::{EnvSnapshot, SecretValue};
-
-/// Removes the core key `keep_parent` from a lease table and returns it.
-pub fn take_keep_parent(config: &Config, spec: &mut BackendSpec) -> Result<bool, ConfigError> {
-    match spec.table.remove("keep_parent") {
-        None => Ok(false),
-        Some(toml::Value::Boolean(b)) => Ok(b),
-        Some(other) => Err(ConfigError::at(
-            config.locate(&spec.origin, &["keep_parent".into()]),
-            format!(
-                "`keep_parent` in {} must be true or false, not {}",
-                spec.origin.table_name(),
-                other.type_str()
-            ),
-            None,
-        )),
-    }
-}
 
 /// The parent credentials the prepared leases consume: `(variable, lease,
 /// value)` for each one that has a value, leaving out leases with

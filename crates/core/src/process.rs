@@ -373,6 +373,20 @@ pub fn exec_replace(
     }
 }
 
+/// True while a process with this pid exists (a zombie counts). Pid 0
+/// means "held by no process" (`sesame lease create`) and is never alive.
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// The first variable whose value holds a NUL byte, which no environment
 /// variable can carry.
 pub fn nul_in_env(env: &BTreeMap<String, SecretValue>) -> Option<&str> {

@@ -1,7 +1,10 @@
 //! Architecture invariants of docs/architecture.md that a reading of the
-//! source can check: core knows no backend by name and never prints, and
-//! the binary names no backend outside `linked_backends.rs`.
+//! source can check: core knows no backend by name and never prints, the
+//! binary names no backend outside `linked_backends.rs`, and no two modules
+//! of core or of the binary import each other (directly or round a longer
+//! circle), at any level of the module tree.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -70,4 +73,192 @@ fn the_binary_names_no_backend_outside_linked_backends() {
             }
         }
     }
+}
+
+/// Every module of a crate's `src` as `a::b` (`lib.rs` is ``, `x/mod.rs`
+/// is `x`), with its product code (comments and test modules dropped).
+fn modules(src: &Path) -> BTreeMap<String, String> {
+    sources(src)
+        .into_iter()
+        .map(|(path, text)| {
+            let relative = path.strip_prefix(src).unwrap().with_extension("");
+            let mut parts: Vec<String> = relative.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+            if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+                parts.pop();
+            }
+            let code: Vec<&str> = code(&text).collect();
+            (parts.join("::"), code.join("\n"))
+        })
+        .collect()
+}
+
+/// The paths a module's code names: each `crate::a::b` (and each branch of
+/// `crate::{a, b::c}`) as absolute segments, each `super::x` resolved
+/// against the module's parent.
+fn references(module: &str, code: &str) -> Vec<Vec<String>> {
+    let ident = |s: &str| -> Vec<String> {
+        s.split("::")
+            .map(|seg| {
+                seg.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            })
+            .take_while(|seg| !seg.is_empty())
+            .collect()
+    };
+    let parent: Vec<String> = module.split("::").filter(|s| !s.is_empty()).map(String::from).collect();
+    let parent = &parent[..parent.len().saturating_sub(1)];
+    let mut out = Vec::new();
+    for (prefix, base) in [("crate::", &[][..]), ("super::", parent)] {
+        for (at, _) in code.match_indices(prefix) {
+            if code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let rest = &code[at + prefix.len()..];
+            let branches: Vec<&str> = match rest.strip_prefix('{') {
+                Some(group) => group[..group.find('}').unwrap_or(group.len())].split(',').collect(),
+                None => vec![rest],
+            };
+            for branch in branches {
+                let mut path: Vec<String> = base.to_vec();
+                path.extend(ident(branch.trim()));
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// The module a path names: the longest module prefix, or, when the next
+/// segment is an item a child module defines (re-exported), that child.
+fn target(modules: &BTreeMap<String, String>, path: &[String]) -> String {
+    let mut module = String::new();
+    for segment in path {
+        let child = if module.is_empty() {
+            segment.clone()
+        } else {
+            format!("{module}::{segment}")
+        };
+        if modules.contains_key(&child) {
+            module = child;
+            continue;
+        }
+        let prefix = if module.is_empty() {
+            String::new()
+        } else {
+            format!("{module}::")
+        };
+        let defines = |code: &str| {
+            ["fn ", "struct ", "enum ", "trait ", "const ", "type ", "static "]
+                .iter()
+                .any(|kind| {
+                    code.contains(&format!("pub {kind}{segment}"))
+                        || code.contains(&format!("pub async {kind}{segment}"))
+                })
+        };
+        if let Some((owner, _)) = modules.iter().find(|(name, code)| {
+            name.strip_prefix(&prefix)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains("::"))
+                && defines(code)
+        }) {
+            module = owner.clone();
+        }
+        break;
+    }
+    module
+}
+
+/// The import graph between sibling modules: `a -> b` when code in `a` (or
+/// below it) names `b` (or something in it), for every pair of modules with
+/// the same parent.
+fn sibling_graph(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (from, code) in modules {
+        for path in references(from, code) {
+            let to = target(modules, &path);
+            let (a, b): (Vec<&str>, Vec<&str>) = (from.split("::").collect(), to.split("::").collect());
+            let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+            // A module naming its own ancestor or descendant is no circle.
+            if to.is_empty() || common == a.len() || common == b.len() {
+                continue;
+            }
+            graph
+                .entry(a[..=common].join("::"))
+                .or_default()
+                .insert(b[..=common].join("::"));
+        }
+    }
+    graph
+}
+
+/// A circle in `graph`, as the path that closes it, if there is one.
+fn circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        node: &str,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut found = path[start..].to_vec();
+            found.push(node.to_string());
+            return Some(found);
+        }
+        if !done.insert(node.to_string()) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(found) = visit(graph, next, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(graph, node, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_module_imports_another_that_imports_it_back() {
+    for src in ["crates/core/src", "src"] {
+        let modules = modules(&root().join(src));
+        let graph = sibling_graph(&modules);
+        assert_eq!(circle(&graph), None, "{src}: modules import each other in a circle");
+    }
+    // The reading finds the edges it must (or it would pass on anything).
+    let graph = sibling_graph(&modules(&root().join("crates/core/src")));
+    for (from, to) in [
+        ("trust", "config"),
+        ("leasing", "ledger"),
+        ("leasing::run", "leasing::acquire"),
+        ("parent_env", "leasing"),
+    ] {
+        assert!(
+            graph.get(from).is_some_and(|t| t.contains(to)),
+            "{from} -> {to} not seen: {graph:?}"
+        );
+    }
+}
+
+#[test]
+fn the_circle_check_finds_a_circle_through_a_re_export() {
+    let modules: BTreeMap<String, String> = [
+        ("", "pub mod a;\npub mod b;"),
+        ("a", "mod inner;\npub use inner::*;"),
+        ("a::inner", "use crate::b::helper;\npub struct Thing;"),
+        ("b", "use crate::a::Thing;\npub fn helper() {}"),
+    ]
+    .into_iter()
+    .map(|(name, code)| (name.to_string(), code.to_string()))
+    .collect();
+    let found = circle(&sibling_graph(&modules)).expect("a -> b -> a");
+    assert_eq!(found.first(), found.last());
+    assert!(
+        found.contains(&"a".to_string()) && found.contains(&"b".to_string()),
+        "{found:?}"
+    );
 }

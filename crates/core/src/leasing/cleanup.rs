@@ -8,20 +8,7 @@ use crate::backend::{BackendContext, BackendError};
 use crate::config::Config;
 use crate::lease::{find_lease_type, LeaseBackend};
 use crate::ledger::{unix_now, LeaseState, Ledger, LedgerEntry};
-
-/// True while a process with this pid exists (a zombie counts). Pid 0
-/// means "held by no process" (`sesame lease create`) and is never alive.
-pub fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks that the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
+pub use crate::process::process_alive;
 
 /// Why `sesame lease cleanup` acts on a ledger entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

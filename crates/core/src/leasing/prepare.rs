@@ -69,7 +69,7 @@ pub(crate) fn prepare_one(
             ))
         }
     };
-    let keep_parent = crate::parent_env::take_keep_parent(config, &mut spec)?;
+    let keep_parent = take_keep_parent(config, &mut spec)?;
     let backend_cfg = backend_config(config, &spec, registration.trust_sensitive, &ctx.secrets, ctx)?;
     let backend = (registration.factory)(&backend_cfg, ctx)
         .map_err(|e| ConfigError::invalid(backend_cfg.name_sources(&e.message()), e.hint().map(str::to_string)))?;
@@ -114,4 +114,22 @@ pub(crate) fn prepare_one(
         fingerprint: hex(&hasher.finalize()),
         duration,
     })
+}
+
+/// Removes the core key `keep_parent` from a lease table and returns it
+/// (see [`crate::parent_env`]).
+pub fn take_keep_parent(config: &Config, spec: &mut BackendSpec) -> Result<bool, ConfigError> {
+    match spec.table.remove("keep_parent") {
+        None => Ok(false),
+        Some(toml::Value::Boolean(b)) => Ok(b),
+        Some(other) => Err(ConfigError::at(
+            config.locate(&spec.origin, &["keep_parent".into()]),
+            format!(
+                "`keep_parent` in {} must be true or false, not {}",
+                spec.origin.table_name(),
+                other.type_str()
+            ),
+            None,
+        )),
+    }
 }
