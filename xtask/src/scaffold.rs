@@ -3,6 +3,7 @@
 //! The promise it keeps: a backend is a crate plus one line.
 
 use std::path::Path;
+use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
@@ -18,7 +19,40 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     };
     generate(root, kind, name)?;
     println!("created crates/{kind}-{name} (type `{name}`), linked from src/linked_backends.rs");
+    // The schema and CLI reference now include the backend: regenerate them
+    // with an xtask that links it (this one was built before it existed).
+    println!("regenerating the reference docs and schema (cargo xtask docs)...");
+    regenerate_docs(root, &[])?;
     println!("next: cargo build && ./target/debug/sesame backends; then read docs/writing-a-backend.md");
+    println!("when you change the config fields, update the example in docs/{kind}s/{name}.md (the docs tests validate it) and run `cargo xtask docs`");
+    Ok(())
+}
+
+/// Runs `cargo xtask docs ARGS` in `root` with a freshly built xtask.
+pub fn regenerate_docs(root: &Path, args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["run", "--quiet", "-p", "xtask", "--", "docs"])
+        .args(args)
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("`cargo xtask docs` failed; fix the error above, then run it again");
+    }
+    Ok(())
+}
+
+/// Formats the generated and edited Rust files with the workspace's
+/// rustfmt.toml, so the result passes `cargo fmt --check` as generated.
+fn format(files: &[std::path::PathBuf]) -> Result<()> {
+    let status = Command::new("rustfmt")
+        .args(["--edition", "2021"])
+        .args(files)
+        .status()
+        .context("cannot run rustfmt (`rustup component add rustfmt`)")?;
+    if !status.success() {
+        bail!("rustfmt failed on the generated files");
+    }
     Ok(())
 }
 
@@ -53,8 +87,11 @@ pub fn generate(root: &Path, kind: &str, name: &str) -> Result<()> {
             })
             .collect();
         let example = match kind {
-            "provider" => format!("[providers.{name}]\ntype = \"{name}\"\nvalues = {{ GREETING = \"hello\" }}"),
-            _ => format!("[leases.{name}]\ntype = \"{name}\"\nduration = \"1h\""),
+            // The smallest table that loads: the docs tests validate it
+            // against the schema, and it stays valid while the fields change
+            // unless one becomes required (then it belongs here).
+            "provider" => format!("[providers.{name}]\ntype = \"{name}\""),
+            _ => format!("[leases.{name}]\ntype = \"{name}\""),
         };
         text.replace("{{name}}", name)
             .replace("{{kind}}", kind)
@@ -110,7 +147,7 @@ pub fn generate(root: &Path, kind: &str, name: &str) -> Result<()> {
     }
     let linked = linked.replacen(anchor, &format!("{anchor}(\"{kind}\", \"{name}\"), "), 1);
     std::fs::write(&linked_path, linked)?;
-    Ok(())
+    format(&[crate_dir.join("src/lib.rs"), linked_path])
 }
 
 /// Inserts `line` after the last line matching `matches` in the section
@@ -218,17 +255,52 @@ mod tests {
         copy_workspace(root, &copy);
         super::generate(&copy, "provider", "demo").unwrap();
         super::generate(&copy, "lease", "demo-lease").unwrap();
-        let target = root.join("target/scaffold-check");
-        seed_target_dir(&root.join("target/debug"), &target.join("debug"));
+        // The outer build's target directory, wherever CARGO_TARGET_DIR puts it.
+        let outer = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let outer = if outer.is_absolute() { outer } else { root.join(outer) };
+        let target = outer.join("scaffold-check");
+        seed_target_dir(&outer.join("debug"), &target.join("debug"));
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(&cargo)
-            .args(["build", "--quiet", "--offline", "-p", "sesame"])
-            .current_dir(&copy)
-            .env("CARGO_TARGET_DIR", &target)
-            .env_remove("RUSTFLAGS")
-            .status()
-            .unwrap();
-        assert!(status.success(), "the scaffolded workspace builds");
+        let run = |args: &[&str]| {
+            Command::new(&cargo)
+                .args(args)
+                .current_dir(&copy)
+                .env("CARGO_TARGET_DIR", &target)
+                .env_remove("RUSTFLAGS")
+                .status()
+                .unwrap()
+                .success()
+        };
+        // As generated: formatted, clippy-clean, its own tests pass, and
+        // the reference docs regenerate (then `docs --check` agrees).
+        assert!(
+            run(&["fmt", "--all", "--", "--check"]),
+            "the scaffold's output is formatted"
+        );
+        let new = ["-p", "sesame-provider-demo", "-p", "sesame-lease-demo-lease"];
+        let clippy = [
+            &["clippy", "--quiet", "--offline", "--all-targets"][..],
+            &new,
+            &["--", "-D", "warnings"],
+        ]
+        .concat();
+        assert!(run(&clippy), "the scaffold's output passes clippy");
+        assert!(
+            run(&[&["test", "--quiet", "--offline"][..], &new].concat()),
+            "the scaffold's tests pass"
+        );
+        assert!(
+            run(&["build", "--quiet", "--offline", "-p", "sesame"]),
+            "the scaffolded workspace builds"
+        );
+        assert!(
+            run(&["run", "--quiet", "--offline", "-p", "xtask", "--", "docs"]),
+            "docs regenerate"
+        );
+        assert!(
+            run(&["run", "--quiet", "--offline", "-p", "xtask", "--", "docs", "--check"]),
+            "docs are fresh"
+        );
         let out = Command::new(target.join("debug/sesame"))
             .args(["backends", "--format", "json"])
             .current_dir(&copy)

@@ -320,9 +320,15 @@ impl JsonSchema for SecretValue {
 /// Backend tests compare this with their schema ([`check_table_schema`]),
 /// so a field added without a schema, or the other way round, fails.
 pub fn serde_fields<T: de::DeserializeOwned>() -> Vec<&'static str> {
+    struct_fields::<T>().unwrap_or_default()
+}
+
+/// The field names serde accepts for `T`, or `None` when `T` is not a plain
+/// struct. A struct with no fields (`plain`'s table) is `Some(vec![])`.
+fn struct_fields<T: de::DeserializeOwned>() -> Option<Vec<&'static str>> {
     /// A deserializer that records the field list serde asks for, then
     /// stops.
-    struct Probe<'a>(&'a mut Vec<&'static str>);
+    struct Probe<'a>(&'a mut Option<Vec<&'static str>>);
 
     impl<'de> Deserializer<'de> for Probe<'_> {
         type Error = de::value::Error;
@@ -337,20 +343,27 @@ pub fn serde_fields<T: de::DeserializeOwned>() -> Vec<&'static str> {
             fields: &'static [&'static str],
             _: V,
         ) -> Result<V::Value, Self::Error> {
-            self.0.extend_from_slice(fields);
+            *self.0 = Some(fields.to_vec());
+            Err(de::Error::custom("fields recorded"))
+        }
+
+        fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, _: V) -> Result<V::Value, Self::Error> {
+            *self.0 = Some(Vec::new());
             Err(de::Error::custom("fields recorded"))
         }
 
         serde::forward_to_deserialize_any! {
             bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+            option unit newtype_struct seq tuple tuple_struct map enum identifier ignored_any
         }
     }
 
-    let mut fields = Vec::new();
+    let mut fields = None;
     let _ = T::deserialize(Probe(&mut fields));
-    fields.sort_unstable();
-    fields
+    fields.map(|mut fields| {
+        fields.sort_unstable();
+        fields
+    })
 }
 
 /// Checks that `schema` (an object schema, e.g. a backend's table or one of
@@ -359,13 +372,12 @@ pub fn serde_fields<T: de::DeserializeOwned>() -> Vec<&'static str> {
 /// For backend unit tests; the error lists what is wrong.
 pub fn check_table_schema<T: de::DeserializeOwned>(schema: &Value) -> Result<(), String> {
     let mut problems = Vec::new();
-    let fields = serde_fields::<T>();
-    if fields.is_empty() {
-        problems.push(format!(
+    let Some(fields) = struct_fields::<T>() else {
+        return Err(format!(
             "{} is not a struct serde reads by field names",
             std::any::type_name::<T>()
         ));
-    }
+    };
     let properties: Vec<&str> = schema["properties"]
         .as_object()
         .map(|p| p.keys().map(String::as_str).collect())
@@ -547,6 +559,22 @@ mod tests {
         assert!(problems.contains("field `host` has no property"), "{problems}");
         assert!(problems.contains("property `extra` is not a field"), "{problems}");
         assert!(check_table_schema::<String>(&schema).is_err());
+    }
+
+    /// A table with no fields of its own (the `plain` provider's).
+    #[derive(Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct Empty {}
+
+    #[test]
+    fn a_struct_with_no_fields_is_a_table() {
+        check_table_schema::<Empty>(&table_schema::<Empty>()).unwrap();
+        let mut schema = table_schema::<Empty>();
+        schema["properties"] = json!({ "stray": { "description": "x" } });
+        let problems = check_table_schema::<Empty>(&schema).unwrap_err();
+        assert!(problems.contains("property `stray` is not a field"), "{problems}");
+        let problems = check_table_schema::<std::collections::BTreeMap<String, String>>(&schema).unwrap_err();
+        assert!(problems.contains("is not a struct"), "{problems}");
     }
 
     #[test]
