@@ -29,3 +29,26 @@ fn workspace_root() -> std::path::PathBuf {
         .expect("xtask is in the workspace")
         .to_path_buf()
 }
+
+#[cfg(test)]
+mod tests {
+    /// A cold `cargo xtask` builds what xtask links: never the S3 SDK, which
+    /// only the `sesame-s3` helper needs (xtask takes `sesame` without its
+    /// default `s3-helper` feature).
+    #[test]
+    fn xtask_does_not_build_the_s3_sdk() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let tree = |package: &str| {
+            let out = std::process::Command::new(&cargo)
+                .args(["tree", "--offline", "-e", "normal", "--prefix", "none", "-p", package])
+                .current_dir(super::workspace_root())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert!(!tree("xtask").contains("aws-sdk-s3"), "xtask depends on aws-sdk-s3");
+        // The check can fail: the binary package, with its default features, does.
+        assert!(tree("sesame").contains("aws-sdk-s3"));
+    }
+}

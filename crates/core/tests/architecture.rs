@@ -262,3 +262,44 @@ fn the_circle_check_finds_a_circle_through_a_re_export() {
         "{found:?}"
     );
 }
+
+#[test]
+fn libraries_never_touch_the_process_environment() {
+    const TOUCH: &[&str] = &[
+        "env::var(",
+        "env::var_os(",
+        "env::vars(",
+        "env::vars_os(",
+        "set_var(",
+        "remove_var(",
+    ];
+    // Core reads it in `EnvSnapshot::capture`, the failpoint check, and
+    // `exec_replace` (the command inherits sesame's environment); backends never.
+    const ALLOWED: &[&str] = &[
+        "crates/core/src/env.rs",
+        "crates/core/src/failpoint.rs",
+        "crates/core/src/process.rs",
+    ];
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("crates")).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        // Test stand-ins are no library; the S3 helper is its own executable.
+        if name == "test-support" || name == "s3-helper" {
+            continue;
+        }
+        for (path, text) in sources(&dir.join("src")) {
+            checked += 1;
+            let test_module =
+                path.file_stem().is_some_and(|s| s == "tests") || path.parent().is_some_and(|p| p.ends_with("tests"));
+            if test_module || ALLOWED.iter().any(|a| root().join(a) == path) {
+                continue;
+            }
+            for line in code(&text) {
+                let touches = TOUCH.iter().any(|t| line.contains(t));
+                assert!(!touches, "{}: touches the process environment: {line}", path.display());
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} library files read");
+}
