@@ -326,8 +326,7 @@ pub fn serde_fields<T: de::DeserializeOwned>() -> Vec<&'static str> {
 /// The field names serde accepts for `T`, or `None` when `T` is not a plain
 /// struct. A struct with no fields (`plain`'s table) is `Some(vec![])`.
 fn struct_fields<T: de::DeserializeOwned>() -> Option<Vec<&'static str>> {
-    /// A deserializer that records the field list serde asks for, then
-    /// stops.
+    /// Records the field list serde asks for, then stops.
     struct Probe<'a>(&'a mut Option<Vec<&'static str>>);
 
     impl<'de> Deserializer<'de> for Probe<'_> {
@@ -360,10 +359,9 @@ fn struct_fields<T: de::DeserializeOwned>() -> Option<Vec<&'static str>> {
 
     let mut fields = None;
     let _ = T::deserialize(Probe(&mut fields));
-    fields.map(|mut fields| {
-        fields.sort_unstable();
-        fields
-    })
+    let mut fields = fields?;
+    fields.sort_unstable();
+    Some(fields)
 }
 
 /// Checks that `schema` (an object schema, e.g. a backend's table or one of
@@ -569,12 +567,9 @@ mod tests {
     #[test]
     fn a_struct_with_no_fields_is_a_table() {
         check_table_schema::<Empty>(&table_schema::<Empty>()).unwrap();
-        let mut schema = table_schema::<Empty>();
-        schema["properties"] = json!({ "stray": { "description": "x" } });
-        let problems = check_table_schema::<Empty>(&schema).unwrap_err();
-        assert!(problems.contains("property `stray` is not a field"), "{problems}");
-        let problems = check_table_schema::<std::collections::BTreeMap<String, String>>(&schema).unwrap_err();
-        assert!(problems.contains("is not a struct"), "{problems}");
+        let map =
+            check_table_schema::<std::collections::BTreeMap<String, String>>(&table_schema::<Empty>()).unwrap_err();
+        assert!(map.contains("is not a struct"), "{map}");
     }
 
     #[test]
