@@ -2,7 +2,8 @@
 //! source can check: core knows no backend by name and never prints, the
 //! binary names no backend outside `linked_backends.rs`, and no two modules
 //! of core or of the binary import each other (directly or round a longer
-//! circle), at any level of the module tree.
+//! circle), at any level of the module tree; libraries leave the process
+//! environment alone; and the binary stays under 1,500 lines.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -302,4 +303,24 @@ fn libraries_never_touch_the_process_environment() {
         }
     }
     assert!(checked > 50, "only {checked} library files read");
+}
+
+/// The binary stays thin (issue #12): parsing, wiring and rendering, with
+/// the decisions in core. Its lines, tests included, stay under 1,500.
+#[test]
+fn the_binary_stays_under_1500_lines() {
+    fn count(dir: &Path) -> usize {
+        let mut lines = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                lines += count(&path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                lines += std::fs::read_to_string(&path).unwrap().lines().count();
+            }
+        }
+        lines
+    }
+    let lines = count(&root().join("src"));
+    assert!(lines > 500 && lines < 1500, "src/ has {lines} lines");
 }
