@@ -1,7 +1,6 @@
 //! The `r2` lease backend.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
@@ -17,7 +16,6 @@ use sesame_core::{
 use sha2::{Digest, Sha256};
 
 use crate::config::{self, R2Settings, Source, StaticSource, MAX_DURATION};
-use crate::s3::helper::HelperProcess;
 use crate::s3::{self, S3Credentials, S3};
 use crate::temp;
 
@@ -128,11 +126,11 @@ impl R2Lease {
         if self.settings.wait.is_zero() {
             return Ok(());
         }
-        let helper = Arc::new(HelperProcess::spawn(&ctx.env)?);
-        let client = S3::new(helper.clone(), &self.settings.endpoint, credentials, ctx.timeout, 1);
-        let waited = s3::wait_until_live(&client, &self.settings.bucket, self.settings.wait).await;
-        helper.shutdown().await;
-        let (waited, attempts) = waited?;
+        // The run's helper, shared with its other R2 leases; the run stops
+        // it once every lease is acquired.
+        let helper = s3::shared::helper(ctx).await?;
+        let client = S3::new(helper, &self.settings.endpoint, credentials, ctx.timeout, 1);
+        let (waited, attempts) = s3::wait_until_live(&client, &self.settings.bucket, self.settings.wait).await?;
         tracing::info!(
             lease,
             bucket = %self.settings.bucket,
