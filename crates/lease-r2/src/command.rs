@@ -232,6 +232,11 @@ fn verify_targets(
     leases.adopt(minted, ctx);
     let roles = |name: &str| wanted.iter().find(|(n, _)| n == name).and_then(|(_, r)| *r);
     rt.block_on(async {
+        // The helper loads while the targets are set up (and minted). If
+        // it cannot start, the minted leases and the checks below say so.
+        if !statics.is_empty() || !leases.leases().is_empty() {
+            let _ = s3::shared::helper(ctx).await;
+        }
         let built = futures_util::future::join_all(statics.iter().map(|(l, r)| static_target(l, *r, ctx))).await;
         for result in built {
             match result {

@@ -116,6 +116,16 @@ impl R2Lease {
             .collect()
     }
 
+    /// Starts the run's S3 helper, when new credentials will be waited for,
+    /// before anything is minted: it loads while Cloudflare answers (and a
+    /// helper that cannot start fails the lease before a token exists).
+    async fn start_helper(&self, ctx: &BackendContext) -> Result<(), BackendError> {
+        if !self.settings.wait.is_zero() {
+            s3::shared::helper(ctx).await?;
+        }
+        Ok(())
+    }
+
     /// Waits for new credentials to work; reports the wait.
     async fn wait_live(
         &self,
@@ -149,6 +159,7 @@ impl R2Lease {
     ) -> Result<LeaseGrant, BackendError> {
         let s = &self.settings;
         let client = self.parent_client(ctx, &s.api_base)?;
+        self.start_helper(ctx).await?;
         let names = s.access.group_names();
         let lookups = names.iter().map(|name| shared_group_id(ctx, &client, owner, name));
         let mut groups = Vec::new();
@@ -214,6 +225,7 @@ impl R2Lease {
             .credential(&PARENT_TOKEN_VARS)
             .ok_or_else(|| BackendError::failed("Cloudflare API token not found. Set CLOUDFLARE_API_TOKEN with a token that has R2 write permission ('Workers R2 Storage Write').", None))?;
         let ttl = Duration::from_secs(request.duration.as_secs().max(1));
+        self.start_helper(ctx).await?;
         let minted = temp::create(
             &ctx.http()?,
             &s.api_base,
