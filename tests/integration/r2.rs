@@ -879,17 +879,11 @@ fn a_missing_helper_fails_clearly_and_orphans_nothing() {
     assert_eq!(world.live_r2_tokens(), 0, "verify's lease is revoked too");
 }
 
-/// Every `sesame-s3` that sesame starts is ended by closing its pipe and
-/// waited for: when sesame returns, each helper has already exited on its
-/// own (status 0, not a signal) and nothing it started is still running.
-#[test]
-fn the_s3_helper_is_shut_down_and_reaped_before_sesame_returns() {
-    let world = World::new();
-    let config = world.lease("src", "photos", "read", "env_prefix = \"SRC_\"\nreuse = false")
-        + &world.lease("dst", "archive", "read-write", "env_prefix = \"DST_\"\nreuse = false");
-    let mut sb = world.sandbox(&config);
-    // A wrapper that runs the real helper as its child and notes both pids
-    // and how the helper ended; killed itself, it notes nothing.
+/// Points `SESAME_S3_HELPER` at a wrapper that runs the real helper as its
+/// child and notes both pids (`start WRAPPER HELPER`) and how the helper
+/// ended (`exit STATUS`) in the returned log; killed itself, it notes
+/// nothing.
+fn logging_helper(sb: &mut Sandbox) -> std::path::PathBuf {
     let real = std::path::Path::new(crate::support::sesame_bin()).with_file_name("sesame-s3");
     let log = sb.path("helper.log");
     let wrapper = sb.path("sesame-s3-wrapper");
@@ -909,6 +903,32 @@ fn the_s3_helper_is_shut_down_and_reaped_before_sesame_returns() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     sb.set("SESAME_S3_HELPER", wrapper.to_str().unwrap());
+    log
+}
+
+/// The `start` and `exit` lines of a helper log.
+fn helper_log(log: &std::path::Path) -> (String, Vec<String>, Vec<String>) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines = |kind: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(kind))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let (starts, exits) = (lines("start"), lines("exit"));
+    (text, starts, exits)
+}
+
+/// Every `sesame-s3` that sesame starts is ended by closing its pipe and
+/// waited for: when sesame returns, each helper has already exited on its
+/// own (status 0, not a signal) and nothing it started is still running.
+#[test]
+fn the_s3_helper_is_shut_down_and_reaped_before_sesame_returns() {
+    let world = World::new();
+    let config = world.lease("src", "photos", "read", "env_prefix = \"SRC_\"\nreuse = false")
+        + &world.lease("dst", "archive", "read-write", "env_prefix = \"DST_\"\nreuse = false");
+    let mut sb = world.sandbox(&config);
+    let log = logging_helper(&mut sb);
 
     for args in [
         &["r2", "verify", "--source", "src", "--destination", "dst"][..],
@@ -917,9 +937,7 @@ fn the_s3_helper_is_shut_down_and_reaped_before_sesame_returns() {
         std::fs::remove_file(&log).ok();
         let run = sb.run(args);
         run.assert_code(0);
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let starts: Vec<&str> = text.lines().filter(|l| l.starts_with("start")).collect();
-        let exits: Vec<&str> = text.lines().filter(|l| l.starts_with("exit")).collect();
+        let (text, starts, exits) = helper_log(&log);
         assert!(!starts.is_empty(), "{args:?}: the helper ran\n{text}");
         assert_eq!(
             exits.len(),
@@ -939,6 +957,54 @@ fn the_s3_helper_is_shut_down_and_reaped_before_sesame_returns() {
             }
         }
     }
+}
+
+/// A run with two R2 leases starts one `sesame-s3`, not one per lease:
+/// both minted leases wait for their credentials through it, and `r2
+/// verify` checks every target through the same one. `exec` has ended it
+/// before the command starts (the command finds its exit in the log).
+#[test]
+fn one_s3_helper_serves_a_whole_run() {
+    let world = World::new();
+    // Fresh keys answer 401 for a while: both leases poll the helper.
+    world.s3.set_propagation_delay(Duration::from_millis(300));
+    let (id, secret) = world.s3.new_key(&[Grant::bucket("photos", Access::ObjectRead)]);
+    let (did, dsecret) = world.s3.new_key(&[Grant::bucket("archive", Access::ObjectReadWrite)]);
+    let endpoint = world.s3.endpoint();
+    let config = env_secrets(&["S_KEY", "S_SECRET", "D_KEY", "D_SECRET"])
+        + &world.lease("src", "photos", "read", "env_prefix = \"SRC_\"\nreuse = false")
+        + &world.lease("dst", "archive", "read-write", "env_prefix = \"DST_\"\nreuse = false")
+        + &static_lease("ssrc", "photos", "read", &endpoint, "S_KEY", "S_SECRET")
+        + &static_lease("sdst", "archive", "read-write", &endpoint, "D_KEY", "D_SECRET");
+    let mut sb = world.sandbox(&config);
+    sb.set("S_KEY", &id)
+        .set("S_SECRET", &secret)
+        .set("D_KEY", &did)
+        .set("D_SECRET", &dsecret);
+    let log = logging_helper(&mut sb);
+    let cat_log = format!("cat '{}'", log.display());
+
+    for args in [
+        &["r2", "verify", "--source", "src", "--destination", "dst"][..],
+        &["r2", "verify", "--source", "ssrc", "--destination", "sdst"][..],
+        &["r2", "verify"][..],
+        &["exec", "--", "sh", "-c", &cat_log][..],
+    ] {
+        std::fs::remove_file(&log).ok();
+        let run = sb.run(args);
+        run.assert_code(0);
+        let (text, starts, exits) = helper_log(&log);
+        assert_eq!(starts.len(), 1, "{args:?}: one helper for the run\n{text}");
+        assert_eq!(exits, ["exit 0"], "{args:?}: ended by its input closing\n{text}");
+        if args[0] == "exec" {
+            assert!(
+                run.stdout().contains("exit 0"),
+                "the helper ended before the command ran\n{}",
+                run.stdout()
+            );
+        }
+    }
+    assert_eq!(world.live_r2_tokens(), 0, "the minted tokens are revoked");
 }
 
 /// `check` says a static target is taken as it is, and `exec` does just

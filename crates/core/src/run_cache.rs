@@ -12,6 +12,12 @@
 //! Nothing outlives the run: the cache lives in the [`crate::BackendContext`]
 //! and is dropped with it, so a revoked or changed credential is never
 //! answered from an earlier run.
+//!
+//! A backend may also keep a [`RunResource`] here: something it starts once
+//! and shares for the run, such as a helper process. Whoever owns the run
+//! stops them all with [`RunCache::stop`] when the remote work is done
+//! ([`crate::leasing::RunLeases`] does after acquiring, so no helper runs
+//! beside, or is inherited by, the command).
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -25,11 +31,23 @@ use tokio::sync::OnceCell;
 
 use crate::SecretValue;
 
+/// Something a backend starts once and shares for the rest of a run (a
+/// helper process, say), stopped by [`RunCache::stop`].
+#[async_trait::async_trait]
+pub trait RunResource: Send + Sync {
+    /// Stops it cleanly and waits until it has stopped. Called by every
+    /// [`RunCache::stop`]: doing nothing when already stopped. A resource
+    /// that is needed again afterwards may start again.
+    async fn stop(&self);
+}
+
 /// Per-run, typed, keyed answers shared by every backend of a run.
 #[derive(Default)]
 pub struct RunCache {
     /// `(key type, value type)` to a `HashMap<K, Arc<OnceCell<V>>>`.
     maps: Mutex<HashMap<(TypeId, TypeId), Box<dyn Any + Send + Sync>>>,
+    /// What [`RunCache::stop`] stops.
+    resources: Mutex<Vec<Arc<dyn RunResource>>>,
 }
 
 impl RunCache {
@@ -54,6 +72,22 @@ impl RunCache {
             map.entry(key).or_default().clone()
         };
         cell.get_or_init(init).await.clone()
+    }
+
+    /// Keeps `resource` to be stopped by [`RunCache::stop`]. Register it
+    /// once, where it is first made (e.g. inside [`RunCache::get_or_init`]).
+    pub fn keep(&self, resource: Arc<dyn RunResource>) {
+        self.resources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(resource);
+    }
+
+    /// Stops every resource kept so far, concurrently, and waits for them.
+    /// They stay registered: stopping again is harmless.
+    pub async fn stop(&self) {
+        let resources = self.resources.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        futures_util::future::join_all(resources.iter().map(|r| r.stop())).await;
     }
 
     /// How many answers are held, of every type (for tests and `Debug`).
@@ -148,5 +182,35 @@ mod tests {
         assert_eq!(format!("{:?}", Fingerprint::of(&a)), "Fingerprint(<redacted>)");
         let cache = RunCache::default();
         assert!(!format!("{cache:?}").contains("parent"));
+    }
+
+    /// Counts its stops.
+    #[derive(Default)]
+    struct Helper(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl RunResource for Helper {
+        async fn stop(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn kept_resources_are_stopped_each_time_the_run_stops_them() {
+        let cache = RunCache::default();
+        cache.stop().await;
+        let helper: Arc<Helper> = cache
+            .get_or_init("helper", || async {
+                let helper = Arc::new(Helper::default());
+                cache.keep(helper.clone());
+                helper
+            })
+            .await;
+        let again: Arc<Helper> = cache.get_or_init("helper", || async { Arc::default() }).await;
+        assert!(Arc::ptr_eq(&helper, &again), "one resource per key and run");
+        assert_eq!(helper.0.load(Ordering::SeqCst), 0);
+        cache.stop().await;
+        cache.stop().await;
+        assert_eq!(helper.0.load(Ordering::SeqCst), 2);
     }
 }

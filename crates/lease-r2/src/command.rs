@@ -9,7 +9,6 @@
 //! does) and released afterwards. The checks are [`crate::verify`].
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::json;
@@ -18,7 +17,7 @@ use sesame_core::config::did_you_mean;
 use sesame_core::leasing::{prepare, LeaseError, LeasePlan, Obtained, PreparedLease, RunLeases};
 use sesame_core::{BackendContext, BackendError};
 
-use crate::s3::helper::HelperProcess;
+use crate::s3;
 use crate::verify::{self, Check, Role, Status, Target, TokenCheck};
 use crate::{R2Lease, Source};
 
@@ -233,6 +232,11 @@ fn verify_targets(
     leases.adopt(minted, ctx);
     let roles = |name: &str| wanted.iter().find(|(n, _)| n == name).and_then(|(_, r)| *r);
     rt.block_on(async {
+        // The helper loads while the targets are set up (and minted). If
+        // it cannot start, the minted leases and the checks below say so.
+        if !statics.is_empty() || !leases.leases().is_empty() {
+            let _ = s3::shared::helper(ctx).await;
+        }
         let built = futures_util::future::join_all(statics.iter().map(|(l, r)| static_target(l, *r, ctx))).await;
         for result in built {
             match result {
@@ -258,17 +262,14 @@ fn verify_targets(
     let interrupted = leases.interrupted();
     let mut helper_failure = None;
     if interrupted == 0 && !targets.is_empty() {
-        // S3 runs in the helper executable; its reply reader is a task.
-        let _inside = rt.enter();
-        match HelperProcess::spawn(&ctx.env) {
-            Ok(helper) => {
-                let helper = Arc::new(helper);
-                checks.extend(rt.block_on(verify::verify(&targets, helper.clone(), ctx.timeout)));
-                rt.block_on(helper.shutdown());
-            }
+        // The run's S3 helper: the one the minted leases waited through.
+        match rt.block_on(s3::shared::helper(ctx)) {
+            Ok(helper) => checks.extend(rt.block_on(verify::verify(&targets, helper, ctx.timeout))),
             Err(e) => helper_failure = Some(e),
         }
     }
+    // Ends the helper (closes its pipe, waits) before revoking.
+    rt.block_on(s3::shared::stop(ctx));
     for problem in rt.block_on(leases.release()) {
         host.warn(&problem.to_string());
     }

@@ -1,7 +1,6 @@
 //! The `r2` lease backend.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
@@ -17,7 +16,6 @@ use sesame_core::{
 use sha2::{Digest, Sha256};
 
 use crate::config::{self, R2Settings, Source, StaticSource, MAX_DURATION};
-use crate::s3::helper::HelperProcess;
 use crate::s3::{self, S3Credentials, S3};
 use crate::temp;
 
@@ -118,6 +116,16 @@ impl R2Lease {
             .collect()
     }
 
+    /// Starts the run's S3 helper, when new credentials will be waited for,
+    /// before anything is minted: it loads while Cloudflare answers (and a
+    /// helper that cannot start fails the lease before a token exists).
+    async fn start_helper(&self, ctx: &BackendContext) -> Result<(), BackendError> {
+        if !self.settings.wait.is_zero() {
+            s3::shared::helper(ctx).await?;
+        }
+        Ok(())
+    }
+
     /// Waits for new credentials to work; reports the wait.
     async fn wait_live(
         &self,
@@ -128,11 +136,11 @@ impl R2Lease {
         if self.settings.wait.is_zero() {
             return Ok(());
         }
-        let helper = Arc::new(HelperProcess::spawn(&ctx.env)?);
-        let client = S3::new(helper.clone(), &self.settings.endpoint, credentials, ctx.timeout, 1);
-        let waited = s3::wait_until_live(&client, &self.settings.bucket, self.settings.wait).await;
-        helper.shutdown().await;
-        let (waited, attempts) = waited?;
+        // The run's helper, shared with its other R2 leases; the run stops
+        // it once every lease is acquired.
+        let helper = s3::shared::helper(ctx).await?;
+        let client = S3::new(helper, &self.settings.endpoint, credentials, ctx.timeout, 1);
+        let (waited, attempts) = s3::wait_until_live(&client, &self.settings.bucket, self.settings.wait).await?;
         tracing::info!(
             lease,
             bucket = %self.settings.bucket,
@@ -151,6 +159,7 @@ impl R2Lease {
     ) -> Result<LeaseGrant, BackendError> {
         let s = &self.settings;
         let client = self.parent_client(ctx, &s.api_base)?;
+        self.start_helper(ctx).await?;
         let names = s.access.group_names();
         let lookups = names.iter().map(|name| shared_group_id(ctx, &client, owner, name));
         let mut groups = Vec::new();
@@ -216,6 +225,7 @@ impl R2Lease {
             .credential(&PARENT_TOKEN_VARS)
             .ok_or_else(|| BackendError::failed("Cloudflare API token not found. Set CLOUDFLARE_API_TOKEN with a token that has R2 write permission ('Workers R2 Storage Write').", None))?;
         let ttl = Duration::from_secs(request.duration.as_secs().max(1));
+        self.start_helper(ctx).await?;
         let minted = temp::create(
             &ctx.http()?,
             &s.api_base,

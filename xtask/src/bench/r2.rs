@@ -11,7 +11,8 @@
 //! Targets and their checks run concurrently, so verifying two buckets
 //! should cost about what the slower one does alone (the read-write
 //! destination: its probe is PutObject, GetObject, DeleteObject in turn).
-//! Target: at most 1.5x. The ratio to the source alone is printed too.
+//! Target: at most 1.5x, at both latencies, for both kinds of target. The
+//! ratio to the source alone is printed too, and the load average.
 
 use std::path::Path;
 use std::process::Command;
@@ -99,7 +100,9 @@ fn verify_at(ctx: &BenchContext, latency_ms: u64) -> Result<()> {
     };
     let iterations = (ctx.iterations / 15).max(10);
     println!(
-        "r2 verify: source + destination vs one bucket ({latency_ms} ms per S3 answer, {iterations} samples each)"
+        "r2 verify: source + destination vs one bucket ({latency_ms} ms per S3 answer, {iterations} samples each; \
+         load average {})",
+        load_average()
     );
     for (title, src, dst) in [("static targets", "src", "dst"), ("minted leases ", "msrc", "mdst")] {
         let both = ["--source", src, "--destination", dst];
@@ -142,4 +145,12 @@ fn verify_at(ctx: &BenchContext, latency_ms: u64) -> Result<()> {
     }
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`), to print beside
+/// the figures: on a busy machine the ratios are noisier.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }

@@ -118,19 +118,25 @@ impl RunLeases {
 
     /// Acquires every prepared lease, all or nothing: when one fails, or a
     /// signal arrived, whatever was minted is revoked again
-    /// ([`LeaseError::Interrupted`] then).
+    /// ([`LeaseError::Interrupted`] then). Either way, the resources the
+    /// backends started meanwhile (helper processes) are stopped before it
+    /// returns: the command runs without them.
     pub async fn acquire(&mut self) -> Result<&[HeldLease], LeaseError> {
         let ctx = self.context();
         let flag = std::sync::atomic::AtomicI32::new(0);
         let interrupted = self.signals.as_ref().map_or(&flag, SignalRelay::interrupted_flag);
         let leases = std::mem::take(&mut self.prepared);
-        let acquired = acquire(leases, &ctx, &self.ledger, self.profile.as_deref(), interrupted).await?;
-        self.acquired.push(acquired);
+        let acquired = acquire(leases, &ctx, &self.ledger, self.profile.as_deref(), interrupted).await;
+        ctx.cache().stop().await;
+        self.acquired.push(acquired?);
         Ok(&self.acquired.last().expect("just pushed").leases)
     }
 
     /// Acquires each prepared lease on its own, concurrently: one failing
     /// leaves the others held. Results are in the order of the leases.
+    /// The backends' resources keep running for the work that follows
+    /// (`r2 verify` checks through the same helper); [`RunLeases::release`]
+    /// stops them.
     pub async fn acquire_each(&mut self) -> Vec<(String, Result<HeldLease, LeaseError>)> {
         let ctx = self.context();
         let flag = std::sync::atomic::AtomicI32::new(0);
@@ -175,11 +181,13 @@ impl RunLeases {
 
     /// Revokes what must be revoked and drops it from the ledger; the
     /// problems are returned for the caller to warn about (the entries
-    /// stay for `sesame lease cleanup`).
+    /// stay for `sesame lease cleanup`). The backends' resources are
+    /// stopped first.
     pub async fn release(&mut self) -> Vec<LeaseError> {
         let Some(ctx) = self.ctx.clone() else {
             return Vec::new();
         };
+        ctx.cache().stop().await;
         if self.released {
             return Vec::new();
         }

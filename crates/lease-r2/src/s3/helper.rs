@@ -1,7 +1,8 @@
 //! The S3 helper process, `sesame-s3`: where aws-sdk-s3 runs.
 //!
-//! It is started on the first R2 operation of a run (minting an R2 lease,
-//! `sesame r2 verify`), answers any number of concurrent requests over its
+//! One is started per run, on its first R2 operation (minting an R2 lease,
+//! `sesame r2 verify`), and shared by all of them ([`super::shared`]). It
+//! answers any number of concurrent requests over its
 //! stdin and stdout ([`super::protocol`]), and exits when sesame closes its
 //! stdin: [`HelperProcess::shutdown`] closes the pipe and waits for it, so
 //! no helper outlives the command that started it. (Dropped without a
@@ -146,6 +147,11 @@ impl HelperProcess {
                 let _ = child.kill().await;
             }
         }
+    }
+
+    /// The helper's process id, until it has been waited for.
+    pub async fn id(&self) -> Option<u32> {
+        self.child.lock().await.id()
     }
 
     fn forget(&self, id: u64) {

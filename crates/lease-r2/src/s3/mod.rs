@@ -7,10 +7,11 @@
 //! [`helper`]), so that the everyday binary does not link it: aws-sdk-s3
 //! doubled sesame's size and added a millisecond to every `sesame exec`
 //! (docs/benchmarks.md). Operations reach it through a [`Transport`]; the
-//! helper speaks [`protocol`]. Tests use an in-process transport instead.
+//! helper speaks [`protocol`]; one helper serves a whole run ([`shared`]). Tests use an in-process transport instead.
 
 pub mod helper;
 pub mod protocol;
+pub mod shared;
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
