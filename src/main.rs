@@ -80,7 +80,8 @@ fn finish(result: anyhow::Result<i32>, is_exec: bool) -> ! {
 /// show, and most runs have none: the subscriber is then built on the
 /// first one (see [`logging::Lazy`]) rather than at every start.
 fn init_logging(verbose: u8) {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
     let level = match verbose {
         0 => "warn",
         1 => "sesame=info,sesame_core=info,sesame_provider=info,sesame_lease=info,warn",
@@ -90,21 +91,25 @@ fn init_logging(verbose: u8) {
     let requested = std::env::var("SESAME_LOG").ok();
     let lazy = verbose == 0 && requested.is_none();
     let build = move || {
+        // `target=level` directives, as `RUST_LOG` takes them (without
+        // span and field filters, which need a regex engine at every start).
         let filter = requested
             .as_deref()
-            .and_then(|f| EnvFilter::try_new(f).ok())
-            .unwrap_or_else(|| EnvFilter::new(level));
+            .and_then(|f| f.parse::<Targets>().ok())
+            .unwrap_or_else(|| level.parse().expect("the built-in filters parse"));
         // Colour only for a person at a terminal, and never with NO_COLOR set
         // (https://no-color.org).
         use std::io::IsTerminal;
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         tracing_subscriber::fmt()
-            .with_env_filter(filter)
+            // The builder's own default stops at INFO; `filter` decides.
+            .with_max_level(tracing::level_filters::LevelFilter::TRACE)
             .with_ansi(colour)
             .with_writer(|| output::LogWriter)
             .with_target(verbose >= 2)
             .without_time()
             .finish()
+            .with(filter)
     };
     let installed = if lazy {
         let max = tracing::level_filters::LevelFilter::WARN;

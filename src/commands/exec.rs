@@ -58,8 +58,7 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32> {
     let lease_env = leases.env();
     let outputs: BTreeSet<String> = lease_env.keys().cloned().collect();
     env.extend(lease_env);
-    let inherited: Vec<String> = app.env.names().map(str::to_string).collect();
-    let removed = parent_env::strip(&consumed, &mut env, &outputs, &app.env, inherited);
+    let removed = parent_env::strip(&consumed, &mut env, &outputs, &app.env);
     for (name, lease) in &removed {
         tracing::info!(
             "{name} is not passed to the command: lease `{lease}` consumed it (`keep_parent = true` in the lease keeps it)"

@@ -93,3 +93,22 @@ fn get_unknown_secret_suggests_a_name() {
         run.stderr()
     );
 }
+
+#[test]
+fn sesame_log_takes_target_level_directives() {
+    let mut sb = Sandbox::new(&env_config(&[("A", "A_SRC")]));
+    sb.set("A_SRC", "value-of-a");
+    let mut log = |filter: &str| {
+        sb.set("SESAME_LOG", filter);
+        let run = sb.run(&["exec", "--", "true"]);
+        run.assert_code(0);
+        run.stderr()
+    };
+    // The resolver logs each batch at debug level, under sesame_core.
+    assert!(log("sesame_core=debug").contains("resolving batch"));
+    assert!(log("debug").contains("resolving batch"));
+    assert!(!log("sesame_core=info").contains("resolving batch"));
+    assert!(!log("warn").contains("resolving batch"));
+    // A filter that does not parse falls back to the default (warnings).
+    assert!(!log("sesame_core=[{bad").contains("resolving batch"));
+}

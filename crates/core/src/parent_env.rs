@@ -61,8 +61,10 @@ pub fn strip(
     env: &mut BTreeMap<String, SecretValue>,
     lease_outputs: &BTreeSet<String>,
     inherited: &EnvSnapshot,
-    inherited_names: impl IntoIterator<Item = String>,
 ) -> BTreeMap<String, String> {
+    if consumed.is_empty() {
+        return BTreeMap::new();
+    }
     let values: Vec<(&str, &str)> = consumed
         .iter()
         .filter(|(_, _, v)| !v.is_empty())
@@ -87,12 +89,12 @@ pub fn strip(
             removed.insert(name.clone(), lease.clone());
         }
     }
-    for name in inherited_names {
-        if env.contains_key(&name) || removed.contains_key(&name) {
+    for (name, value) in inherited.iter() {
+        if env.contains_key(name) || removed.contains_key(name) {
             continue;
         }
-        if let Some(lease) = inherited.var(&name).and_then(parent_of) {
-            removed.insert(name, lease);
+        if let Some(lease) = parent_of(value) {
+            removed.insert(name.to_string(), lease);
         }
     }
     removed
@@ -120,13 +122,7 @@ mod tests {
         .into();
         let inherited = EnvSnapshot::from_pairs([("ALIAS", "parent-token-value"), ("HOME", "/home/me")]);
         let outputs = ["CF_TOKEN".to_string()].into();
-        let removed = strip(
-            &consumed,
-            &mut env,
-            &outputs,
-            &inherited,
-            ["ALIAS".to_string(), "HOME".to_string()],
-        );
+        let removed = strip(&consumed, &mut env, &outputs, &inherited);
         assert_eq!(
             removed.keys().collect::<Vec<_>>(),
             ["ALIAS", "CF_API_TOKEN", "CLOUDFLARE_API_TOKEN", "COPY"]

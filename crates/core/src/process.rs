@@ -303,12 +303,10 @@ pub fn exec_replace(
     remove: &BTreeSet<String>,
 ) -> ExecError {
     let shown = program.to_string_lossy().into_owned();
-    let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os()
-        .filter(|(k, _)| k.to_str().is_none_or(|k| !remove.contains(k)))
+    // The inherited variables sesame neither sets nor removes, then its own.
+    let inherited: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| k.to_str().is_none_or(|k| !remove.contains(k) && !env.contains_key(k)))
         .collect();
-    for (name, value) in env {
-        vars.insert(name.into(), value.expose().into());
-    }
     let cstring = |bytes: &[u8]| CString::new(bytes).ok();
     let Some(argv) = std::iter::once(program)
         .chain(args)
@@ -320,9 +318,17 @@ pub fn exec_replace(
             source: io::Error::new(io::ErrorKind::InvalidInput, "an argument holds a NUL byte"),
         };
     };
-    let Some(envp) = vars
+    let entry = |k: &[u8], v: &[u8]| {
+        let mut bytes = Vec::with_capacity(k.len() + v.len() + 1);
+        bytes.extend_from_slice(k);
+        bytes.push(b'=');
+        bytes.extend_from_slice(v);
+        CString::new(bytes).ok()
+    };
+    let Some(envp) = inherited
         .iter()
-        .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
+        .map(|(k, v)| entry(k.as_bytes(), v.as_bytes()))
+        .chain(env.iter().map(|(k, v)| entry(k.as_bytes(), v.expose().as_bytes())))
         .collect::<Option<Vec<CString>>>()
     else {
         return ExecError::Other {
@@ -330,13 +336,16 @@ pub fn exec_replace(
             source: io::Error::new(io::ErrorKind::InvalidInput, "a variable holds a NUL byte"),
         };
     };
+    let path = env.get("PATH").map(|v| OsString::from(v.expose())).or_else(|| {
+        inherited
+            .iter()
+            .find(|(k, _)| k.as_bytes() == b"PATH")
+            .map(|(_, v)| v.clone())
+    });
     let candidates: Vec<std::path::PathBuf> = if program.as_bytes().contains(&b'/') {
         vec![program.into()]
     } else {
-        let path = vars
-            .get(std::ffi::OsStr::new("PATH"))
-            .cloned()
-            .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        let path = path.unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
         std::env::split_paths(&path)
             .map(|dir| if dir.as_os_str().is_empty() { ".".into() } else { dir }.join(program))
             .collect()

@@ -283,46 +283,46 @@ fn environment_fallback(secret: &SecretSpec, ctx: &BackendContext) -> Result<Sec
 /// into waves.
 pub fn plan(config: &Config, wanted: Option<&[String]>) -> Result<Plan, ConfigError> {
     validate_secrets(config)?;
-    let mut needed = BTreeSet::new();
-    let mut stack: Vec<String> = match wanted {
-        Some(names) => names.to_vec(),
-        None => config.secrets.keys().cloned().collect(),
+    // Each needed secret with what it depends on, computed once.
+    let mut needed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut stack: Vec<std::borrow::Cow<'_, str>> = match wanted {
+        Some(names) => names.iter().map(|n| n.as_str().into()).collect(),
+        None => config.secrets.keys().map(|n| n.as_str().into()).collect(),
     };
     while let Some(name) = stack.pop() {
-        let Some(secret) = config.secrets.get(&name) else {
+        let name = name.as_ref();
+        let Some((key, secret)) = config.secrets.get_key_value(name) else {
             let names: Vec<&str> = config.secrets.keys().map(String::as_str).collect();
-            let hint = match did_you_mean(&name, names.iter().copied()) {
+            let hint = match did_you_mean(name, names.iter().copied()) {
                 Some(best) => format!("did you mean `{best}`?"),
                 None => "run `sesame list` to see the configured secrets".into(),
             };
             return Err(ConfigError::invalid(format!("no secret named `{name}`"), Some(hint)));
         };
-        if needed.insert(name.clone()) {
-            stack.extend(dependencies(config, secret));
+        if !needed.contains_key(key.as_str()) {
+            let deps = dependencies(config, secret);
+            stack.extend(deps.iter().cloned().map(Into::into));
+            needed.insert(key.as_str(), deps);
         }
     }
-    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut done: BTreeSet<&str> = BTreeSet::new();
     let mut waves = Vec::new();
     while done.len() < needed.len() {
-        let wave: Vec<String> = needed
+        let wave: Vec<&str> = needed
             .iter()
-            .filter(|n| !done.contains(*n))
-            .filter(|n| {
-                dependencies(config, &config.secrets[*n])
-                    .iter()
-                    .all(|d| done.contains(d) && d != *n)
-            })
-            .cloned()
+            .filter(|(n, _)| !done.contains(*n))
+            .filter(|(n, deps)| deps.iter().all(|d| done.contains(d.as_str()) && d != *n))
+            .map(|(n, _)| *n)
             .collect();
         if wave.is_empty() {
-            let stuck: Vec<String> = needed.iter().filter(|n| !done.contains(*n)).cloned().collect();
+            let stuck: Vec<&str> = needed.keys().filter(|n| !done.contains(*n)).copied().collect();
             return Err(ConfigError::invalid(
                 format!("secrets reference each other in a cycle: {}", stuck.join(" -> ")),
                 Some("a provider field or default may not depend, directly or not, on a secret it provides".into()),
             ));
         }
-        done.extend(wave.iter().cloned());
-        waves.push(wave);
+        done.extend(wave.iter().copied());
+        waves.push(wave.into_iter().map(str::to_string).collect::<Vec<String>>());
     }
     Ok(Plan { waves })
 }

@@ -32,10 +32,28 @@ pub const MIN_LEN: usize = 4;
 /// replacement can, next to the text around it, spell another value.
 const MAX_PASSES: usize = 8;
 
+/// The values registered so far, and the matcher built from them.
+///
+/// Registering is a push: the forms of each value (its quoted and escaped
+/// spellings, its lines) and the matcher are built on the first [`scrub`]
+/// after a registration, so a run that never writes a message (`exec`
+/// that becomes its command) pays nothing per secret.
 #[derive(Default)]
 struct Registry {
+    /// Values registered since the matcher was last built.
+    pending: Vec<String>,
+    /// Every form of every value the matcher was built from.
     patterns: BTreeSet<String>,
     matcher: Option<Arc<AhoCorasick>>,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        for value in &mut self.pending {
+            // SAFETY: zero bytes keep the buffer valid UTF-8.
+            unsafe { value.as_bytes_mut() }.fill(0);
+        }
+    }
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -73,19 +91,17 @@ fn forms(value: &str) -> Vec<String> {
     out
 }
 
-/// Registers a value with the process-wide scrubber. Cheap; the matcher is
-/// rebuilt on the next [`scrub`].
+/// Registers a value with the process-wide scrubber. Cheap (one copy of
+/// the value); its forms and the matcher are built on the next [`scrub`].
 pub fn register(value: &str) {
     if value.len() < MIN_LEN {
         return;
     }
     let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
-    let mut added = false;
-    for form in forms(value) {
-        added |= registry.patterns.insert(form);
-    }
-    if added {
-        registry.matcher = None;
+    registry.pending.push(value.to_string());
+    if registry.matcher.is_some() {
+        // The next scrub folds the new value in (and rebuilds the matcher
+        // only if it brought a new form).
         *cached().write().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
@@ -95,6 +111,18 @@ fn matcher() -> Option<Arc<AhoCorasick>> {
         return Some(m.clone());
     }
     let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    let mut pending = std::mem::take(&mut registry.pending);
+    let mut added = false;
+    for value in &mut pending {
+        for form in forms(value) {
+            added |= registry.patterns.insert(form);
+        }
+        // SAFETY: zero bytes keep the buffer valid UTF-8.
+        unsafe { value.as_bytes_mut() }.fill(0);
+    }
+    if added {
+        registry.matcher = None;
+    }
     if registry.patterns.is_empty() {
         return None;
     }
@@ -142,7 +170,11 @@ pub fn scrub_bytes(bytes: &[u8]) -> Vec<u8> {
 /// `*SECRET*`, `*PASSWORD*`, `*_KEY`, ...): such values in sesame's
 /// environment are registered at start-up.
 pub fn is_credential_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
+    let upper: std::borrow::Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_lowercase()) {
+        name.to_ascii_uppercase().into()
+    } else {
+        name.into()
+    };
     [
         "TOKEN",
         "SECRET",

@@ -311,12 +311,13 @@ fn apply(config: &mut Config, file: usize, tables: RawTables, prefix: &[String])
         config.leases.insert(name, spec);
     }
     for (name, raw) in tables.secrets {
-        let extract = extract_of(config, &origin("secrets", &name), &raw)?;
+        let at = origin("secrets", &name);
+        let extract = extract_of(config, &at, &raw)?;
         let spec = SecretSpec {
             env: raw.env,
             as_file: raw.as_file,
             extract,
-            origin: origin("secrets", &name),
+            origin: at,
             name: name.clone(),
             provider: raw.provider,
             value: raw.value,
