@@ -110,6 +110,9 @@ pub fn provider_secrets(config: &Config, name: &str, known: &dyn Fn(&str) -> boo
 /// A boxed future (the resolution recurses).
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
+/// Returns the run's instance of a configured provider, building it once.
+pub type Build<'a, E> = dyn FnMut(&str) -> Result<Arc<dyn Provider>, E> + 'a;
+
 /// `ctx` for provider `holder`, with the references in its table resolved.
 /// `chain` is the providers being resolved (outermost first, ending with
 /// `holder`); `build` returns the run's instance of a configured provider.
@@ -117,7 +120,7 @@ pub fn context_for<'a, E: From<ConfigError> + 'a>(
     config: &'a Config,
     chain: Vec<String>,
     ctx: &'a BackendContext,
-    build: &'a mut dyn FnMut(&str) -> Result<Arc<dyn Provider>, E>,
+    build: &'a mut Build<'a, E>,
 ) -> Boxed<'a, Result<BackendContext, E>> {
     Box::pin(async move {
         let holder = chain.last().expect("the chain ends with the holder").clone();
