@@ -4,6 +4,7 @@
 
 mod support;
 
+mod age_identity;
 mod attacker;
 mod canary;
 mod cli;

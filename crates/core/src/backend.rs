@@ -340,6 +340,9 @@ pub struct BackendContext {
     http: Arc<OnceLock<reqwest::Client>>,
     /// Answers shared by the backends of a run (see [`RunCache`]).
     cache: Arc<RunCache>,
+    /// The provider references of this provider's table, resolved
+    /// ([`crate::provider_ref`]).
+    refs: Arc<crate::provider_ref::Resolved>,
 }
 
 impl BackendContext {
@@ -351,7 +354,28 @@ impl BackendContext {
             timeout: Duration::from_secs(30),
             http: Arc::default(),
             cache: Arc::default(),
+            refs: Arc::default(),
         }
+    }
+
+    /// The same context with these provider references resolved.
+    pub fn with_provider_refs(&self, refs: Arc<crate::provider_ref::Resolved>) -> Self {
+        Self { refs, ..self.clone() }
+    }
+
+    /// The value of a provider reference in this provider's table
+    /// (`{ provider = "NAME", value = "..." }`), resolved by core before
+    /// the provider was asked; its error if that failed.
+    pub fn provider_ref(&self, reference: &crate::provider_ref::ProviderRef) -> Result<SecretValue, BackendError> {
+        self.refs.get(reference).cloned().unwrap_or_else(|| {
+            Err(BackendError::failed(
+                format!(
+                    "the reference to provider `{}` was not resolved for this provider",
+                    reference.provider
+                ),
+                None,
+            ))
+        })
     }
 
     /// The same context with these secrets visible.

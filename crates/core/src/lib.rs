@@ -29,6 +29,7 @@ pub mod placeholder;
 pub mod private_file;
 pub mod process;
 pub mod provider;
+pub mod provider_ref;
 pub mod pty;
 pub mod record;
 pub mod resolve;
@@ -47,6 +48,7 @@ pub use backend::{BackendConfig, BackendContext, BackendError, SecretSource};
 pub use env::EnvSnapshot;
 pub use lease::{LeaseBackend, LeaseGrant, LeaseRegistration, LeaseRequest, Provision, RemoteCleanup, RevokeRequest};
 pub use provider::{Provider, ProviderRegistration, SecretRequest};
+pub use provider_ref::ProviderRef;
 pub use secret::SecretValue;
 
 /// Re-exported so backend crates use the same `inventory` and `async_trait`.

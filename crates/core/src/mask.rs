@@ -11,7 +11,7 @@
 //! occurrence, so a value split across two reads is caught; memory stays
 //! bounded by one chunk plus that tail.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -132,13 +132,21 @@ impl MaskSet {
     }
 }
 
-/// Masks one stream: feed it chunks with [`MaskStream::push`] and call
+/// Masks one stream: feed it chunks with [`MaskStream::push`] (or let it
+/// read them itself with [`MaskStream::read_from`]) and call
 /// [`MaskStream::finish`] at the end.
+///
+/// The stream owns one buffer: the kept-back tail of earlier chunks
+/// (`buf[..held]`, at most `longest value - 1` bytes) followed by the room
+/// the next chunk is read or copied into. Chunks with no value in them are
+/// written out as they are, so each byte is copied in and out once.
 pub struct MaskStream<'a> {
     set: &'a MaskSet,
-    /// Bytes not yet written: the kept-back tail of earlier chunks.
-    pending: Vec<u8>,
-    /// Absolute stream offset of `pending[0]`.
+    /// Kept-back bytes (`..held`), then room for the next chunk.
+    buf: Vec<u8>,
+    /// How many leading bytes of `buf` are kept back, not yet written.
+    held: usize,
+    /// Absolute stream offset of `buf[0]`.
     base: u64,
     /// Absolute offset up to which output is settled (written, or replaced
     /// by a marker already written).
@@ -154,7 +162,8 @@ impl<'a> MaskStream<'a> {
     pub fn new(set: &'a MaskSet) -> Self {
         Self {
             set,
-            pending: Vec::with_capacity(set.longest),
+            buf: Vec::new(),
+            held: 0,
             base: 0,
             done: 0,
             covered: 0,
@@ -162,30 +171,50 @@ impl<'a> MaskStream<'a> {
         }
     }
 
+    /// Reads once from `from`, at most `chunk` bytes, straight into the
+    /// stream's buffer (after the kept-back tail), masks what was read and
+    /// writes whatever is settled to `out`. Returns the bytes read: 0 at the
+    /// end of `from`. The buffer never grows past `chunk + longest value`.
+    pub fn read_from(&mut self, from: &mut impl Read, chunk: usize, out: &mut impl Write) -> io::Result<usize> {
+        let room = self.held + chunk.max(1);
+        if self.buf.len() < room {
+            self.buf.resize(room, 0);
+        }
+        let read = from.read(&mut self.buf[self.held..room])?;
+        if read > 0 {
+            self.masked(self.held + read, out)?;
+        }
+        Ok(read)
+    }
+
     /// Masks `chunk` (after what came before) and writes whatever is
     /// settled to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut impl Write) -> io::Result<()> {
-        if self.pending.is_empty() {
-            // The usual case: nothing kept back, scan the chunk in place.
-            let keep = self.settle(chunk, false, out)?;
-            self.pending.extend_from_slice(&chunk[keep..]);
-        } else {
-            let mut buf = std::mem::take(&mut self.pending);
-            buf.extend_from_slice(chunk);
-            let keep = self.settle(&buf, false, out)?;
-            buf.drain(..keep);
-            self.pending = buf;
-            if self.pending.capacity() > 4 * self.set.longest + 4096 {
-                self.pending.shrink_to(2 * self.set.longest);
-            }
+        let filled = self.held + chunk.len();
+        if self.buf.len() < filled {
+            self.buf.resize(filled, 0);
         }
-        Ok(())
+        self.buf[self.held..filled].copy_from_slice(chunk);
+        self.masked(filled, out)
     }
 
     /// Writes out what is left at the end of the stream.
     pub fn finish(&mut self, out: &mut impl Write) -> io::Result<()> {
-        let buf = std::mem::take(&mut self.pending);
-        self.settle(&buf, true, out)?;
+        let buf = std::mem::take(&mut self.buf);
+        let held = std::mem::take(&mut self.held);
+        self.settle(&buf[..held], true, out)?;
+        Ok(())
+    }
+
+    /// Masks `buf[..filled]`, writes the settled part and keeps the rest at
+    /// the front of the buffer for the next chunk.
+    fn masked(&mut self, filled: usize, out: &mut impl Write) -> io::Result<()> {
+        let buf = std::mem::take(&mut self.buf);
+        let settled = self.settle(&buf[..filled], false, out);
+        self.buf = buf;
+        let keep = settled?;
+        self.buf.copy_within(keep..filled, 0);
+        self.held = filled - keep;
         Ok(())
     }
 
@@ -265,6 +294,19 @@ mod tests {
                 String::from_utf8_lossy(&out),
                 String::from_utf8_lossy(&whole),
                 "chunks of {size}"
+            );
+            // The same, read by the stream itself into its own buffer.
+            let mut out = Vec::new();
+            let mut stream = MaskStream::new(&set);
+            let mut from = input;
+            while stream.read_from(&mut from, size, &mut out).unwrap() > 0 {
+                assert!(stream.buf.len() <= size + set.longest());
+            }
+            stream.finish(&mut out).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&whole),
+                "reads of {size}"
             );
         }
         String::from_utf8_lossy(&whole).into_owned()
@@ -358,8 +400,8 @@ mod tests {
                     &mut out,
                 )
                 .unwrap();
-            assert!(stream.pending.len() < set.longest());
-            assert!(stream.pending.capacity() <= 4 * set.longest() + 4096 + 64);
+            assert!(stream.held < set.longest());
+            assert!(stream.buf.len() <= set.longest() + 64);
         }
         stream.finish(&mut out).unwrap();
         assert_eq!(out, MARKER);

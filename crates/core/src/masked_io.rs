@@ -11,7 +11,7 @@
 //! [`MaskStream`] per stream.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Command, Stdio};
@@ -53,7 +53,10 @@ pub fn run_masked(
 }
 
 /// Bytes read at a time: big reads keep the per-read work small.
-const CHUNK: usize = 128 * 1024;
+const CHUNK: usize = 256 * 1024;
+
+/// Output gathered before a write when values are replaced in a chunk.
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// The relay of one masked run; [`MaskedIo::finish`] once the command ended.
 pub struct MaskedIo {
@@ -181,22 +184,31 @@ fn spawn_pump(from: OwnedFd, to: RawFd, set: Arc<MaskSet>) -> io::Result<JoinHan
 fn pump(mut from: File, to: RawFd, set: &MaskSet) {
     // SAFETY: sesame's stdout/stderr stay open for the whole run; the File
     // is never dropped, so it never closes them.
-    let mut out = ManuallyDrop::new(unsafe { File::from_raw_fd(to) });
+    let out = ManuallyDrop::new(unsafe { File::from_raw_fd(to) });
+    // Text between values and markers is gathered into one write per read;
+    // a read with no value in it bypasses the buffer (it is larger).
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER, &*out);
     let mut stream = MaskStream::new(set);
-    let mut buf = vec![0u8; CHUNK];
     loop {
-        match from.read(&mut buf) {
+        match stream.read_from(&mut from, CHUNK, &mut out) {
             Ok(0) => break,
-            Ok(n) => {
-                if stream.push(&buf[..n], &mut *out).is_err() {
+            Ok(_) => {
+                if out.flush().is_err() {
                     return;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+            Err(_) => {
+                // A read error is the end of output (EIO on a pseudo-terminal
+                // whose slaves are closed); a write error is a closed pipe.
+                if out.flush().is_err() {
+                    return;
+                }
+                break;
+            }
         }
     }
-    let _ = stream.finish(&mut *out);
+    let _ = stream.finish(&mut out);
     let _ = out.flush();
 }
 

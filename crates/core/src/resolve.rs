@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::backend::{referenced_secrets, BackendConfig, BackendContext, BackendError};
+use crate::backend::{BackendConfig, BackendContext, BackendError};
 use crate::config::{did_you_mean, Config, ConfigError, IfMissing, SecretSpec};
 use crate::placeholder::{expand_refs, placeholder_key, referenced_names, substitute, ValueSource};
 use crate::provider::{find_provider_type, provider_types, Provider, SecretRequest};
@@ -240,8 +240,8 @@ fn dependencies(config: &Config, secret: &SecretSpec) -> Vec<String> {
     let known = |n: &str| config.secrets.contains_key(n);
     let mut deps = Vec::new();
     if secret.value.is_some() {
-        if let Some(provider) = config.provider_of(secret).and_then(|p| config.providers.get(p)) {
-            deps.extend(referenced_secrets(&provider.table, &known));
+        if let Some(provider) = config.provider_of(secret).filter(|p| config.providers.contains_key(*p)) {
+            deps.extend(crate::provider_ref::provider_secrets(config, provider, &known));
         }
     }
     if let Some(default) = &secret.default {
@@ -429,9 +429,23 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
                 providers.insert(provider.clone(), Arc::from(instance));
             }
         }
+        // fnox's `{ provider, value }` references in a provider's table.
+        let mut contexts = BTreeMap::new();
+        for provider in batches.keys() {
+            let mut build = |name: &str| -> Result<Arc<dyn Provider>, ResolveError> {
+                if !providers.contains_key(name) {
+                    let instance = build_provider(config, name, &resolution.values, &ctx)?;
+                    providers.insert(name.to_string(), Arc::from(instance));
+                }
+                Ok(providers[name].clone())
+            };
+            let chain = vec![provider.clone()];
+            let provider_ctx = crate::provider_ref::context_for(config, chain, &ctx, &mut build).await?;
+            contexts.insert(provider.clone(), provider_ctx);
+        }
         let calls = batches.iter().map(|(provider, requests)| {
             let instance = providers[provider].clone();
-            let ctx = &ctx;
+            let ctx = &contexts[provider];
             async move {
                 tracing::debug!(provider, count = requests.len(), "resolving batch");
                 let results = match tokio::time::timeout(ctx.timeout, instance.resolve_batch(ctx, requests)).await {

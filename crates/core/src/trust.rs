@@ -141,6 +141,36 @@ pub fn check_sources(
             );
         }
     }
+    // `{ provider = "P", value = ... }`: provider P must come from a
+    // trusted file too (its own sensitive fields are checked when it is built).
+    for field in sensitive {
+        let Some(value) = table.get(*field) else { continue };
+        let holder = toml::Table::from_iter([(field.to_string(), value.clone())]);
+        for (_, r) in crate::provider_ref::refs_in(&holder) {
+            let Some(provider) = config.providers.get(&r.provider) else {
+                continue;
+            };
+            let file = &config.files[provider.origin.file];
+            if file.trust.allows_sensitive() {
+                continue;
+            }
+            let shown = crate::config::display_path(&file.path);
+            return Err(ConfigError::at(
+                config.locate(&spec.origin, &[field.to_string()]),
+                format!(
+                    "`{field}` in {} takes its value from provider `{}`, which is defined in {}, and that file is not trusted",
+                    spec.origin.table_name(),
+                    r.provider,
+                    shown.display()
+                ),
+                Some(format!(
+                    "review {0}, then run `sesame trust {0}`; or define [providers.{1}] in your global config",
+                    shown.display(),
+                    r.provider
+                )),
+            ));
+        }
+    }
     for (path, how, name) in uses {
         let Some(file) = untrusted_origin(config, &name) else {
             continue;

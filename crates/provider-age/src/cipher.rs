@@ -59,6 +59,51 @@ pub fn decrypt(value: &str, identities: &[Box<dyn age::Identity + Send + Sync>])
     })
 }
 
+/// Values decrypted per thread before another thread is worth starting
+/// (starting one costs about as much as decrypting a few values).
+const VALUES_PER_THREAD: usize = 8;
+
+/// Decrypts every value of `values` with `identities`, in order, spread
+/// over the available cores (each value is one X25519 exchange, about as
+/// expensive as the rest of a run for a few dozen values).
+pub fn decrypt_all(
+    values: &[&str],
+    identities: &[Box<dyn age::Identity + Send + Sync>],
+) -> Vec<Result<String, CipherError>> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(values.len() / VALUES_PER_THREAD).max(1);
+    if threads == 1 {
+        return values.iter().map(|v| decrypt(v, identities)).collect();
+    }
+    let per_thread = values.len().div_ceil(threads);
+    let decrypt_chunk = |chunk: &[&str]| chunk.iter().map(|v| decrypt(v, identities)).collect::<Vec<_>>();
+    std::thread::scope(|scope| {
+        let mut chunks = values.chunks(per_thread);
+        let first = chunks.next().unwrap_or_default();
+        // A thread that cannot be started (a process limit) leaves its
+        // chunk to this one.
+        let others: Vec<_> = chunks
+            .map(|chunk| {
+                std::thread::Builder::new()
+                    .name("sesame-age".into())
+                    .spawn_scoped(scope, move || decrypt_chunk(chunk))
+                    .map_err(|_| chunk)
+            })
+            .collect();
+        let mut results = decrypt_chunk(first);
+        for other in others {
+            match other {
+                Ok(thread) => match thread.join() {
+                    Ok(part) => results.extend(part),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(chunk) => results.extend(decrypt_chunk(chunk)),
+            }
+        }
+        results
+    })
+}
+
 /// Maps age's errors to ours (age's texts name no data).
 fn describe(error: age::DecryptError) -> CipherError {
     match error {
@@ -135,6 +180,32 @@ mod tests {
         let err = decrypt(&damaged, &other).unwrap_err();
         assert!(matches!(err, CipherError::Corrupt(_)), "{err:?}");
         assert!(!err.to_string().contains(&damaged[..20]), "{err}");
+    }
+
+    #[test]
+    fn many_values_decrypt_in_order_with_each_error_in_its_place() {
+        let (identities, recipients) = keypair();
+        let (_, strangers) = keypair();
+        let (ours, theirs) = (
+            parse_recipients(&recipients).unwrap(),
+            parse_recipients(&strangers).unwrap(),
+        );
+        let mut values: Vec<String> = (0..41)
+            .map(|i| encrypt(&format!("value-{i}"), &ours).unwrap())
+            .collect();
+        values[17] = encrypt("not for us", &theirs).unwrap();
+        values[33].truncate(30);
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let results = decrypt_all(&refs, &identities);
+        assert_eq!(results.len(), 41);
+        for (i, result) in results.into_iter().enumerate() {
+            match i {
+                17 => assert_eq!(result.unwrap_err(), CipherError::WrongKey),
+                33 => assert!(matches!(result.unwrap_err(), CipherError::Corrupt(_))),
+                _ => assert_eq!(result.unwrap(), format!("value-{i}")),
+            }
+        }
+        assert!(decrypt_all(&[], &identities).is_empty());
     }
 
     #[test]

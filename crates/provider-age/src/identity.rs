@@ -3,7 +3,9 @@
 //!
 //! 1. `SESAME_AGE_KEY`, then `FNOX_AGE_KEY`: the key itself (the
 //!    `AGE-SECRET-KEY-1...` line or a whole identity file);
-//! 2. `identity = { secret = "NAME" }`: another configured secret;
+//! 2. `identity`: fnox's `{ provider = "NAME", value = "..." }` (the value
+//!    another configured provider returns, resolved by core), or
+//!    `{ secret = "NAME" }` (another configured secret);
 //! 3. `key_file` in the provider table (relative to that config file);
 //! 4. `SESAME_AGE_KEY_FILE`, then `FNOX_AGE_KEY_FILE`;
 //! 5. `age.txt` in sesame's config directory, then fnox's
@@ -14,7 +16,21 @@
 
 use std::path::{Path, PathBuf};
 
-use sesame_core::{BackendContext, SecretSource, SecretValue};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use sesame_core::{BackendContext, ProviderRef, SecretSource, SecretValue};
+
+/// `identity`: fnox's `{ provider = "NAME", value = "..." }`, or
+/// `{ secret = "NAME" }` (or, not recommended, the key itself).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum IdentitySource {
+    /// The value configured provider `provider` returns for `value`
+    /// (fnox's form, e.g. from the OS keychain or another `age` provider).
+    Provider(ProviderRef),
+    /// Another configured secret, or the key written in the config.
+    Secret(SecretSource),
+}
 
 /// Where the identity was found, for messages (never its content).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +39,8 @@ pub enum Origin {
     Variable(&'static str),
     /// A configured secret.
     Secret(String),
+    /// A configured provider (`identity = { provider = ... }`).
+    Provider(String),
     /// A file.
     File(PathBuf),
 }
@@ -32,6 +50,7 @@ impl std::fmt::Display for Origin {
         match self {
             Origin::Variable(name) => write!(f, "${name}"),
             Origin::Secret(name) => write!(f, "secret `{name}`"),
+            Origin::Provider(name) => write!(f, "provider `{name}`"),
             Origin::File(path) => write!(f, "{}", path.display()),
         }
     }
@@ -65,13 +84,21 @@ pub enum IdentityError {
     /// `identity = { secret = ... }` names a secret with no value.
     #[error("`identity` names secret `{0}`, which has no value")]
     SecretMissing(String),
+    /// `identity = { provider = ... }` could not be resolved.
+    #[error("{reason}")]
+    ProviderFailed {
+        /// The provider named.
+        provider: String,
+        /// Why (core's message, naming the field and the provider).
+        reason: String,
+    },
 }
 
 /// The configured sources.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     /// `identity`.
-    pub identity: Option<SecretSource>,
+    pub identity: Option<IdentitySource>,
     /// `key_file`, already made absolute.
     pub key_file: Option<PathBuf>,
 }
@@ -86,7 +113,14 @@ pub fn load(sources: &Sources, ctx: &BackendContext) -> Result<Loaded, IdentityE
             return parse(&key, Origin::Variable(name));
         }
     }
-    if let Some(source) = &sources.identity {
+    if let Some(IdentitySource::Provider(reference)) = &sources.identity {
+        let key = ctx.provider_ref(reference).map_err(|e| IdentityError::ProviderFailed {
+            provider: reference.provider.clone(),
+            reason: e.to_string(),
+        })?;
+        return parse(&key, Origin::Provider(reference.provider.clone()));
+    }
+    if let Some(IdentitySource::Secret(source)) = &sources.identity {
         let origin = match source {
             SecretSource::Secret { secret } => Origin::Secret(secret.clone()),
             SecretSource::Literal(_) => Origin::Secret("identity (written in the config)".into()),

@@ -17,13 +17,11 @@
 mod cipher;
 mod identity;
 
-use std::sync::Arc;
-
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sesame_core::{
     async_trait, BackendConfig, BackendContext, BackendError, Provider, ProviderRegistration, SecretRequest,
-    SecretSource, SecretValue,
+    SecretValue,
 };
 
 pub use cipher::CipherError;
@@ -42,9 +40,11 @@ pub struct AgeConfig {
     /// key), relative to this config file; `~/` is the home directory. Used
     /// when neither $SESAME_AGE_KEY nor $FNOX_AGE_KEY nor `identity` is set.
     pub key_file: Option<String>,
-    /// The identity itself, from another secret: `{ secret = "AGE_KEY" }`.
-    /// Used when neither $SESAME_AGE_KEY nor $FNOX_AGE_KEY is set.
-    pub identity: Option<SecretSource>,
+    /// The identity from another provider, as fnox writes it:
+    /// `{ provider = "keychain", value = "age-key" }`; or from another
+    /// secret: `{ secret = "AGE_KEY" }`. Used when neither $SESAME_AGE_KEY
+    /// nor $FNOX_AGE_KEY is set. Trust-sensitive.
+    pub identity: Option<identity::IdentitySource>,
 }
 
 /// Decrypts values with the identity found at resolve time.
@@ -129,15 +129,13 @@ impl Provider for AgeProvider {
                 return requests.iter().map(|_| Err(error.clone())).collect();
             }
         };
-        let identities = Arc::new(identities);
-        requests
-            .iter()
-            .map(|request| {
-                cipher::decrypt(&request.reference, &identities)
-                    .map(SecretValue::new)
-                    .map_err(|e| cipher_error(e, &origin))
-            })
-            .collect()
+        cipher::decrypt_all(
+            &requests.iter().map(|r| r.reference.as_str()).collect::<Vec<_>>(),
+            &identities,
+        )
+        .into_iter()
+        .map(|result| result.map(SecretValue::new).map_err(|e| cipher_error(e, &origin)))
+        .collect()
     }
 
     fn reference_is_sensitive(&self) -> bool {
@@ -169,8 +167,11 @@ inventory::submit! {
         description: "values encrypted with age in the config (fnox's format)",
         // Decrypting sends nothing anywhere. `recipients` decides who can
         // read what `sesame set` encrypts, so `set` itself refuses them
-        // from an untrusted file; reading fnox projects needs no trust.
-        trust_sensitive: &[],
+        // from an untrusted file. `identity` makes sesame fetch a key from
+        // another secret or provider (a keychain, 1Password) and decide
+        // what it decrypts with: like other credential sources, only a
+        // trusted file may set it.
+        trust_sensitive: &["identity"],
         factory: AgeProvider::from_config,
         schema: sesame_core::schema::table_schema::<AgeConfig>,
     }
@@ -180,6 +181,7 @@ inventory::submit! {
 mod tests {
     use super::*;
     use sesame_core::EnvSnapshot;
+    use std::sync::Arc;
 
     const FIXTURE_KEY: &str = "AGE-SECRET-KEY-172GX8PAY33QQGQF82M8CLNDST5609MX5M0HRKG20H7UM3T7LEUWS8950NE";
     const FIXTURE_RECIPIENT: &str = "age12tyf00mahxs3qhr5dx38f0jlkzy4m7qqryc7r3a9kyv87z3x5cwqzqeqgw";
