@@ -342,7 +342,7 @@ pub struct BackendContext {
     cache: Arc<RunCache>,
     /// The provider references of this provider's table, resolved
     /// ([`crate::provider_ref`]).
-    refs: Arc<crate::provider_ref::Resolved>,
+    refs: Arc<Resolved>,
 }
 
 impl BackendContext {
@@ -359,14 +359,14 @@ impl BackendContext {
     }
 
     /// The same context with these provider references resolved.
-    pub fn with_provider_refs(&self, refs: Arc<crate::provider_ref::Resolved>) -> Self {
+    pub fn with_provider_refs(&self, refs: Arc<Resolved>) -> Self {
         Self { refs, ..self.clone() }
     }
 
     /// The value of a provider reference in this provider's table
     /// (`{ provider = "NAME", value = "..." }`), resolved by core before
     /// the provider was asked; its error if that failed.
-    pub fn provider_ref(&self, reference: &crate::provider_ref::ProviderRef) -> Result<SecretValue, BackendError> {
+    pub fn provider_ref(&self, reference: &ProviderRef) -> Result<SecretValue, BackendError> {
         self.refs.get(reference).cloned().unwrap_or_else(|| {
             Err(BackendError::failed(
                 format!(
@@ -504,6 +504,29 @@ pub fn referenced_secrets(table: &toml::Table, known: &dyn Fn(&str) -> bool) -> 
     out.dedup();
     out
 }
+
+/// `{ provider = "NAME", value = "REFERENCE" }`: what configured provider
+/// `NAME` returns for `REFERENCE`. `Debug` hides the reference (for `plain`
+/// it is the value itself).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderRef {
+    /// The configured provider that holds the value.
+    pub provider: String,
+    /// What that provider looks up (its `value` in a secret).
+    pub value: String,
+}
+
+impl fmt::Debug for ProviderRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderRef")
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The resolved references of one provider's table ([`crate::provider_ref`]).
+pub type Resolved = BTreeMap<ProviderRef, Result<SecretValue, BackendError>>;
 
 #[cfg(test)]
 mod error_chain_tests {

@@ -12,42 +12,16 @@
 //! resolved for `sesame set` (encrypting needs no identity), nor for a
 //! provider no secret of the run uses.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use schemars::JsonSchema;
-use serde::Deserialize;
-
 use crate::backend::{referenced_secrets, BackendContext, BackendError};
 use crate::config::{Config, ConfigError};
 use crate::provider::{Provider, SecretRequest};
-use crate::SecretValue;
 
-/// `{ provider = "NAME", value = "REFERENCE" }`: what configured provider
-/// `NAME` returns for `REFERENCE`. `Debug` hides the reference (for `plain`
-/// it is the value itself).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderRef {
-    /// The configured provider that holds the value.
-    pub provider: String,
-    /// What that provider looks up (its `value` in a secret).
-    pub value: String,
-}
-
-impl fmt::Debug for ProviderRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProviderRef")
-            .field("provider", &self.provider)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The resolved references of one provider's table.
-pub type Resolved = BTreeMap<ProviderRef, Result<SecretValue, BackendError>>;
+pub use crate::backend::{ProviderRef, Resolved};
 
 /// The references in `table` with the field each sits in: every inline
 /// table of exactly the keys `provider` and `value`, both strings.
