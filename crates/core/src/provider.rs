@@ -77,6 +77,22 @@ pub struct ProviderRegistration {
 
 inventory::collect!(ProviderRegistration);
 
+/// [`Provider::resolve`] for a provider whose real work is batched: one
+/// request as a batch of one. Such a provider implements `resolve_batch`
+/// and answers `resolve` with this, so a single `get` takes the same path
+/// as a whole run.
+pub async fn resolve_as_batch<P: Provider + ?Sized>(
+    provider: &P,
+    ctx: &BackendContext,
+    request: &SecretRequest,
+) -> Result<SecretValue, BackendError> {
+    provider
+        .resolve_batch(ctx, std::slice::from_ref(request))
+        .await
+        .pop()
+        .expect("one result per request")
+}
+
 /// Every registered provider type, sorted by name.
 pub fn provider_types() -> Vec<&'static ProviderRegistration> {
     let mut all: Vec<_> = inventory::iter::<ProviderRegistration>.into_iter().collect();

@@ -282,10 +282,7 @@ fn about(reference: &Reference, written: &str, error: &BackendError) -> BackendE
 #[async_trait]
 impl Provider for OnePasswordProvider {
     async fn resolve(&self, ctx: &BackendContext, request: &SecretRequest) -> Result<SecretValue, BackendError> {
-        self.resolve_batch(ctx, std::slice::from_ref(request))
-            .await
-            .pop()
-            .expect("one result per request")
+        sesame_core::provider::resolve_as_batch(self, ctx, request).await
     }
 
     async fn resolve_batch(

@@ -110,10 +110,7 @@ fn cipher_error(error: CipherError, origin: &identity::Origin) -> BackendError {
 #[async_trait]
 impl Provider for AgeProvider {
     async fn resolve(&self, ctx: &BackendContext, request: &SecretRequest) -> Result<SecretValue, BackendError> {
-        self.resolve_batch(ctx, std::slice::from_ref(request))
-            .await
-            .pop()
-            .expect("one result per request")
+        sesame_core::provider::resolve_as_batch(self, ctx, request).await
     }
 
     /// Reads the identity once for the whole run, then decrypts each value.
