@@ -235,13 +235,24 @@ fn provider_hint(config: &Config, name: &str) -> String {
 }
 
 /// The secrets one secret waits for: those its provider's fields reference
-/// and those its `default` references.
-fn dependencies(config: &Config, secret: &SecretSpec) -> Vec<String> {
+/// and those its `default` references. `by_provider` holds each provider's
+/// references once computed (every secret of a provider shares them).
+fn dependencies<'a>(
+    config: &'a Config,
+    secret: &SecretSpec,
+    by_provider: &mut BTreeMap<&'a str, Vec<String>>,
+) -> Vec<String> {
     let known = |n: &str| config.secrets.contains_key(n);
     let mut deps = Vec::new();
     if secret.value.is_some() {
-        if let Some(provider) = config.provider_of(secret).filter(|p| config.providers.contains_key(*p)) {
-            deps.extend(crate::provider_ref::provider_secrets(config, provider, &known));
+        if let Some((provider, _)) = config
+            .provider_of(secret)
+            .and_then(|p| config.providers.get_key_value(p))
+        {
+            let of_provider = by_provider
+                .entry(provider.as_str())
+                .or_insert_with(|| crate::provider_ref::provider_secrets(config, provider, &known));
+            deps.extend(of_provider.iter().cloned());
         }
     }
     if let Some(default) = &secret.default {
@@ -285,6 +296,7 @@ pub fn plan(config: &Config, wanted: Option<&[String]>) -> Result<Plan, ConfigEr
     validate_secrets(config)?;
     // Each needed secret with what it depends on, computed once.
     let mut needed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut by_provider = BTreeMap::new();
     let mut stack: Vec<std::borrow::Cow<'_, str>> = match wanted {
         Some(names) => names.iter().map(|n| n.as_str().into()).collect(),
         None => config.secrets.keys().map(|n| n.as_str().into()).collect(),
@@ -300,7 +312,7 @@ pub fn plan(config: &Config, wanted: Option<&[String]>) -> Result<Plan, ConfigEr
             return Err(ConfigError::invalid(format!("no secret named `{name}`"), Some(hint)));
         };
         if !needed.contains_key(key.as_str()) {
-            let deps = dependencies(config, secret);
+            let deps = dependencies(config, secret, &mut by_provider);
             stack.extend(deps.iter().cloned().map(Into::into));
             needed.insert(key.as_str(), deps);
         }
@@ -460,24 +472,26 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
                         })
                         .collect(),
                 };
-                (provider.clone(), results)
+                (provider.as_str(), results)
             }
         });
         let answered = futures_util::future::join_all(calls).await;
+        // Each answered secret by name: its provider, its request, the result.
         let mut wave_values = BTreeMap::new();
         for (provider, results) in answered {
-            // An encrypted value or a literal is data, not a name: leave it
-            // out of messages.
-            let hide = providers[&provider].reference_is_sensitive();
-            for (request, result) in batches[&provider].iter().zip(results) {
-                let reference = if hide {
-                    format!("<{} characters, not shown>", request.reference.chars().count())
-                } else {
-                    request.reference.clone()
-                };
-                wave_values.insert(request.name.clone(), (provider.clone(), reference, result));
+            for (request, result) in batches[provider].iter().zip(results) {
+                wave_values.insert(request.name.as_str(), (provider, request, result));
             }
         }
+        // How a failure names the reference. An encrypted value or a literal
+        // is data, not a name: leave it out of messages.
+        let shown_reference = |provider: &str, request: &SecretRequest| {
+            if providers[provider].reference_is_sensitive() {
+                format!("<{} characters, not shown>", request.reference.chars().count())
+            } else {
+                request.reference.clone()
+            }
+        };
         for name in wave {
             let secret = &config.secrets[name];
             let failure = |provider: Option<String>, reference: Option<String>, error| SecretFailure {
@@ -489,23 +503,23 @@ pub async fn resolve(config: &Config, plan: &Plan, base: &BackendContext) -> Res
             let plain_failure = |cause: String| failure(None, None, BackendError::failed(cause, None));
             // `(missing, failure)`: a missing value may fall back to the default.
             let outcome =
-                match wave_values.remove(name) {
-                    Some((provider, reference, Ok(value))) => match &secret.extract {
+                match wave_values.remove(name.as_str()) {
+                    Some((provider, request, Ok(value))) => match &secret.extract {
                         Some(extract) => extract.apply(&value).map_err(|e| {
                             (
                                 false,
                                 failure(
-                                    Some(provider),
-                                    Some(reference),
+                                    Some(provider.to_string()),
+                                    Some(shown_reference(provider, request)),
                                     BackendError::failed(e.to_string(), None),
                                 ),
                             )
                         }),
                         None => Ok(value),
                     },
-                    Some((provider, reference, Err(e))) => Err((
+                    Some((provider, request, Err(e))) => Err((
                         matches!(e, BackendError::NotFound { .. }),
-                        failure(Some(provider), Some(reference), e),
+                        failure(Some(provider.to_string()), Some(shown_reference(provider, request)), e),
                     )),
                     None => match (&secret.value, config.provider_of(secret)) {
                         (Some(_), Some(provider)) => {
