@@ -99,3 +99,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn credential_names_are_recognised_in_any_case() {
+    for name in [
+        "GITHUB_TOKEN",
+        "github_token",
+        "Db_Password",
+        "MYSQL_PASSWD",
+        "CLIENT_SECRET",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "SSH_PRIVATE_KEY",
+        "STRIPE_API_KEY",
+        "AWS_SECRET_ACCESS_KEY",
+        "R2_KEY",
+        "npm_pat",
+    ] {
+        assert!(is_credential_name(name), "{name} names a credential");
+    }
+    for name in ["PATH", "HOME", "MONKEY", "KEYBOARD", "PATTERN", "KEY", "_PA", ""] {
+        assert!(!is_credential_name(name), "{name} names no credential");
+    }
+}
