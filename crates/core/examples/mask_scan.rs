@@ -47,7 +47,10 @@ fn main() {
         }
     });
     let scan = best_of(3, || {
-        let found: usize = text.chunks(CHUNK).map(|c| matcher.find_overlapping_iter(c).count()).sum();
+        let found: usize = text
+            .chunks(CHUNK)
+            .map(|c| matcher.find_overlapping_iter(c).count())
+            .sum();
         assert_eq!(found, 0);
     });
     let stream = best_of(3, || {
@@ -58,7 +61,10 @@ fn main() {
         }
         stream.finish(&mut sink).expect("a sink takes everything");
     });
-    println!("mask scan, in memory, {} MiB of the bench's text, 50 values:", text.len() >> 20);
+    println!(
+        "mask scan, in memory, {} MiB of the bench's text, 50 values:",
+        text.len() >> 20
+    );
     println!("  copy (memcpy per chunk)          {:6.2} GiB/s", rate(copy));
     println!("  aho-corasick alone (overlapping) {:6.2} GiB/s", rate(scan));
     println!("  MaskStream (scan and settle)     {:6.2} GiB/s", rate(stream));
