@@ -6,35 +6,35 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::SecretValue;
 
 /// An immutable copy of environment variables (valid UTF-8 ones).
 #[derive(Clone, Default)]
 pub struct EnvSnapshot {
-    vars: BTreeMap<String, String>,
+    vars: Arc<BTreeMap<String, String>>,
 }
 
 impl EnvSnapshot {
     /// Reads the current process environment. Variables whose names say
     /// they hold a credential ([`crate::scrub::is_credential_name`]) are
-    /// registered with the scrubber.
+    /// registered with the scrubber (which reads the names when it is
+    /// first used).
     pub fn capture() -> Self {
-        let vars: BTreeMap<String, String> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
-        for (name, value) in &vars {
-            if crate::scrub::is_credential_name(name) {
-                crate::scrub::register(value);
-            }
-        }
+        let vars: Arc<BTreeMap<String, String>> = Arc::new(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        );
+        crate::scrub::register_credential_variables(vars.clone());
         Self { vars }
     }
 
     /// A snapshot of exactly these variables.
     pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
         Self {
-            vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            vars: Arc::new(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect()),
         }
     }
 

@@ -17,7 +17,7 @@
 //! than [`MIN_LEN`] bytes are not registered: replacing every `1` or `on`
 //! in a message would make it unreadable and such values protect nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -42,6 +42,9 @@ const MAX_PASSES: usize = 8;
 struct Registry {
     /// Values registered since the matcher was last built.
     pending: Vec<String>,
+    /// Environments whose credential-named variables
+    /// ([`is_credential_name`]) are still to be added to `pending`.
+    environments: Vec<Arc<BTreeMap<String, String>>>,
     /// Every form of every value the matcher was built from.
     patterns: BTreeSet<String>,
     matcher: Option<Arc<AhoCorasick>>,
@@ -106,11 +109,30 @@ pub fn register(value: &str) {
     }
 }
 
+/// Registers the values of `vars` whose names say they hold a credential
+/// ([`is_credential_name`]). Cheap: the names are read on the next
+/// [`scrub`], so a run that never writes a message does not read them.
+pub fn register_credential_variables(vars: Arc<BTreeMap<String, String>>) {
+    let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    registry.environments.push(vars);
+    if registry.matcher.is_some() {
+        *cached().write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 fn matcher() -> Option<Arc<AhoCorasick>> {
     if let Some(m) = cached().read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return Some(m.clone());
     }
     let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    for vars in std::mem::take(&mut registry.environments) {
+        let credentials = vars.iter().filter(|(name, _)| is_credential_name(name));
+        let credentials: Vec<String> = credentials
+            .filter(|(_, value)| value.len() >= MIN_LEN)
+            .map(|(_, value)| value.clone())
+            .collect();
+        registry.pending.extend(credentials);
+    }
     let mut pending = std::mem::take(&mut registry.pending);
     let mut added = false;
     for value in &mut pending {

@@ -121,3 +121,20 @@ fn credential_names_are_recognised_in_any_case() {
         assert!(!is_credential_name(name), "{name} names no credential");
     }
 }
+
+#[test]
+fn credential_named_variables_of_an_environment_are_scrubbed() {
+    let vars: BTreeMap<String, String> = [
+        ("DEPLOY_TOKEN", "tok-env-1f2e3d4c5b6a"),
+        ("build_password", "pw-env-9a8b7c6d5e4f"),
+        ("PROJECT_DIR", "/srv/project-env-7e6d5c"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    register_credential_variables(Arc::new(vars));
+    let text = scrub("tok-env-1f2e3d4c5b6a and pw-env-9a8b7c6d5e4f in /srv/project-env-7e6d5c");
+    assert!(!text.contains("tok-env-1f2e3d4c5b6a"), "{text}");
+    assert!(!text.contains("pw-env-9a8b7c6d5e4f"), "{text}");
+    assert!(text.contains("/srv/project-env-7e6d5c"), "{text}");
+}
