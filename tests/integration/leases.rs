@@ -159,14 +159,32 @@ fn list_filters_active_and_expired_and_cleanup_deletes_expired_tokens() {
 
 #[test]
 fn cleanup_finds_a_token_whose_minting_was_interrupted() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::sync::Arc;
     let cloud = Cloud::start(&[]);
     let sb = cloud.sandbox(&with_reuse_false(&seed("06-custom-env-var.toml")));
-    let run = sb
+    // A crash at the worst moment: Cloudflare has made the token and sesame
+    // is killed before the answer (with the token's id) reaches it.
+    let pid = Arc::new(AtomicI32::new(0));
+    let victim = pid.clone();
+    cloud.standin.on_token_created(move |_| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while victim.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // SAFETY: signals the sesame process this test started.
+        unsafe { libc::kill(victim.load(Ordering::SeqCst), libc::SIGKILL) };
+    });
+    let mut child = sb
         .cmd(&["exec", "--", "true"])
-        .env("SESAME_FAILPOINT", "after-mint")
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .unwrap();
-    assert!(!run.status.success());
+    pid.store(child.id() as i32, Ordering::SeqCst);
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
     assert_eq!(cloud.live_children().len(), 1);
     let entries = ledger(&sb);
     assert_eq!(entries[0]["status"], "interrupted");

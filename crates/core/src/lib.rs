@@ -15,7 +15,6 @@ pub mod duration;
 pub mod env;
 pub mod env_format;
 pub mod exec_options;
-pub mod failpoint;
 pub mod lease;
 pub mod leasing;
 pub mod ledger;

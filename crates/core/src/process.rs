@@ -236,7 +236,6 @@ impl SignalRelay {
             program: shown.clone(),
             source,
         })?;
-        crate::failpoint::hit("before-exec");
         let spawned = command.spawn();
         drop(command);
         let mut child = spawned.map_err(|source| exec_error(&shown, source))?;
@@ -356,7 +355,6 @@ pub fn exec_replace(
         // SAFETY: setting a disposition to ignored; nothing else runs here.
         unsafe { libc::signal(signal, libc::SIG_IGN) };
     }
-    crate::failpoint::hit("before-exec");
     let mut denied = None;
     for candidate in candidates {
         let Some(path) = cstring(candidate.as_os_str().as_bytes()) else {

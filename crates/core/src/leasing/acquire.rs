@@ -233,7 +233,6 @@ async fn acquire_one(
             return Err(backend_error(e));
         }
     };
-    crate::failpoint::hit("after-mint");
     let expires_at = grant.expires_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     ledger.update(|entries| {
         if let Some(entry) = entries.iter_mut().find(|entry| entry.id == id) {
