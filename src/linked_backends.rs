@@ -38,4 +38,14 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn every_contributed_command_is_named_as_registered() {
+        let commands = sesame_core::command::commands();
+        assert!(!commands.is_empty(), "lease-r2 contributes `r2`");
+        for registration in commands {
+            assert_eq!((registration.command)().get_name(), registration.name);
+            assert!(sesame_core::command::find_command(registration.name).is_some());
+        }
+    }
 }

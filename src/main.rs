@@ -33,7 +33,12 @@ use crate::cli::{Cli, Command, GlobalArgs};
 
 fn main() {
     output::install_panic_hook();
-    let matches = cli::command().get_matches();
+    let mut command = cli::command();
+    let mut matches = command.get_matches_mut();
+    // The command tree is not needed again and the process ends or execs
+    // into the user's command: dropping it would cost about 45,000
+    // instructions, 2.5% of an `exec` with 20 secrets (callgrind).
+    std::mem::forget(command);
     let global = GlobalArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(global.verbose);
     if let Some((name, sub)) = matches.subcommand() {
@@ -41,7 +46,7 @@ fn main() {
             finish(commands::contributed::run(registration, &global, sub), false);
         }
     }
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let cli = Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit());
     let is_exec = matches!(cli.command, Command::Exec(_));
     let result = match cli.command {
         Command::Exec(ref args) => commands::exec::run(&cli.global, args),

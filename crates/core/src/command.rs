@@ -62,8 +62,11 @@ pub struct CommandReport {
 
 /// A subcommand a backend crate contributes.
 pub struct CommandRegistration {
-    /// Its clap definition (its name is the subcommand's, e.g. `r2`). Leaf
-    /// commands take `--format text|json` with [`format_arg`].
+    /// The subcommand's name (`r2`): the name of what `command` builds, so
+    /// finding a command does not build every command's clap definition.
+    pub name: &'static str,
+    /// Its clap definition, named `name`. Leaf commands take
+    /// `--format text|json` with [`format_arg`].
     pub command: fn() -> clap::Command,
     /// Runs it with the matches of its own subcommand.
     pub run: fn(&clap::ArgMatches, &dyn CommandHost) -> Result<CommandReport, CommandError>,
@@ -74,7 +77,7 @@ inventory::collect!(CommandRegistration);
 /// Every contributed command, sorted by name.
 pub fn commands() -> Vec<&'static CommandRegistration> {
     let mut all: Vec<_> = inventory::iter::<CommandRegistration>.into_iter().collect();
-    all.sort_by_key(|r| (r.command)().get_name().to_string());
+    all.sort_by_key(|r| r.name);
     all
 }
 
@@ -82,7 +85,7 @@ pub fn commands() -> Vec<&'static CommandRegistration> {
 pub fn find_command(name: &str) -> Option<&'static CommandRegistration> {
     inventory::iter::<CommandRegistration>
         .into_iter()
-        .find(|r| (r.command)().get_name() == name)
+        .find(|r| r.name == name)
 }
 
 /// `--format text|json`, as every read command takes it. The binary reads

@@ -22,7 +22,7 @@ use crate::verify::{self, Check, Role, Status, Target, TokenCheck};
 use crate::{R2Lease, Source};
 
 sesame_core::inventory::submit! {
-    CommandRegistration { command, run }
+    CommandRegistration { name: "r2", command, run }
 }
 
 fn command() -> Command {
