@@ -173,8 +173,14 @@ fn cleanup_finds_a_token_whose_minting_was_interrupted() {
         while victim.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
-        // SAFETY: signals the sesame process this test started.
-        unsafe { libc::kill(victim.load(Ordering::SeqCst), libc::SIGKILL) };
+        // Once, and never with 0 (that would signal the test's own process
+        // group): the pid is taken out as it is used.
+        let target = victim.swap(-1, Ordering::SeqCst);
+        if target > 0 {
+            // SAFETY: signals the sesame process this test started and has
+            // not yet waited for.
+            unsafe { libc::kill(target, libc::SIGKILL) };
+        }
     });
     let mut child = sb
         .cmd(&["exec", "--", "true"])
@@ -182,7 +188,8 @@ fn cleanup_finds_a_token_whose_minting_was_interrupted() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    pid.store(child.id() as i32, Ordering::SeqCst);
+    // Stored only if the hook has not given up waiting (it leaves -1).
+    let _ = pid.compare_exchange(0, child.id() as i32, Ordering::SeqCst, Ordering::SeqCst);
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
     assert_eq!(cloud.live_children().len(), 1);

@@ -65,6 +65,21 @@ impl LeaseBackend for TestLease {
         vec!["PARENT".into()]
     }
     async fn create(&self, _ctx: &BackendContext, request: &LeaseRequest) -> Result<LeaseGrant, BackendError> {
+        if self.0.crash_after_mint {
+            // The ledger must know the lease before minting starts; only then
+            // does this "mint" and die the way a crash would (SIGABRT), which
+            // is what the parent test expects. Otherwise it exits with 3.
+            let dir = std::env::var("CRASH_DIR").expect("run by the parent test");
+            let entries = Ledger::open(&Path::new(&dir).join("state"), "p").entries().unwrap();
+            if !entries
+                .iter()
+                .any(|e| e.lease == request.lease && e.state == LeaseState::Pending)
+            {
+                std::process::exit(3);
+            }
+            LIVE.lock().unwrap().insert("crashed".into(), request.label.clone());
+            std::process::abort();
+        }
         tokio::time::sleep(Duration::from_millis(self.0.delay_ms)).await;
         if self.0.fail {
             return Err(BackendError::failed("refused by the test backend", None));
@@ -72,9 +87,6 @@ impl LeaseBackend for TestLease {
         let n = MINTED.fetch_add(1, Ordering::SeqCst);
         let id = format!("cred-{n}-{}", request.lease);
         LIVE.lock().unwrap().insert(id.clone(), request.label.clone());
-        if self.0.crash_after_mint {
-            std::process::abort();
-        }
         Ok(LeaseGrant {
             id: id.clone(),
             expires_at: SystemTime::now() + request.duration,
