@@ -112,3 +112,25 @@ fn sesame_log_takes_target_level_directives() {
     // A filter that does not parse falls back to the default (warnings).
     assert!(!log("sesame_core=[{bad").contains("resolving batch"));
 }
+
+#[test]
+fn every_contributed_command_is_named_as_registered() {
+    use clap::CommandFactory;
+    let built_in: Vec<String> = sesame::cli::Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let commands = sesame_core::command::commands();
+    assert!(!commands.is_empty(), "lease-r2 contributes `r2`");
+    for registration in commands {
+        assert_eq!((registration.command)().get_name(), registration.name);
+        assert!(sesame_core::command::find_command(registration.name).is_some());
+        // The binary looks contributed commands up first: one named like a
+        // built-in would take its place.
+        assert!(
+            !built_in.iter().any(|b| b == registration.name),
+            "`{}` is a built-in command",
+            registration.name
+        );
+    }
+}

@@ -227,6 +227,19 @@ fn a_file_that_is_not_an_executable_exits_126_in_both_modes() {
         let run = sb.run(&["exec", "--", sb.path("junk").to_str().unwrap()]);
         run.assert_code(126);
         assert!(run.stderr().contains("not an executable format"), "{}", run.stderr());
+        // The same with SIGHUP ignored from the start (nohup): sesame keeps
+        // it ignored without a hook in the child, so nothing falls back to
+        // running the file with /bin/sh.
+        let out = std::process::Command::new("nohup")
+            .arg(crate::support::sesame_bin())
+            .args(["exec", "--", sb.path("junk").to_str().unwrap()])
+            .current_dir(sb.project())
+            .env_clear()
+            .envs(&sb.env)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(126), "{config} under nohup: {out:?}");
     }
 }
 

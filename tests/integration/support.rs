@@ -73,6 +73,7 @@ impl Sandbox {
             .env_clear()
             .envs(&self.env)
             .stdin(Stdio::null());
+        default_signals(&mut cmd);
         cmd
     }
 
@@ -207,4 +208,29 @@ pub fn exec_args<'a>(mode: &[&'a str], command: &[&'a str]) -> Vec<&'a str> {
     args.push("--");
     args.extend(command);
     args
+}
+
+/// Starts sesame with the signals it forwards at their default disposition,
+/// as from a fresh shell, whatever the test runner inherited (`nohup`
+/// ignores SIGHUP). Tests of ignored signals start sesame themselves.
+pub fn default_signals(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    const SIGNALS: [i32; 7] = [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+    ];
+    // SAFETY: the closure only calls `signal`, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            for signal in SIGNALS {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
 }

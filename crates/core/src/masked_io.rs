@@ -264,7 +264,12 @@ fn relay_keys(to: OwnedFd, wake: OwnedFd) {
 /// foreground group. Signals sent by another process are forwarded by
 /// [`crate::process::SignalRelay`], once.
 fn spawn_terminal_signals(master: OwnedFd) -> io::Result<(Handle, JoinHandle<()>)> {
-    let mut signals = SignalsInfo::<WithOrigin>::new([SIGWINCH, SIGINT, SIGQUIT, SIGHUP])?;
+    // Not those ignored before sesame started: they stay ignored.
+    let ignored = crate::process::inherited_ignored();
+    let relayed = [SIGWINCH, SIGINT, SIGQUIT, SIGHUP]
+        .into_iter()
+        .filter(|s| !ignored.contains(s));
+    let mut signals = SignalsInfo::<WithOrigin>::new(relayed)?;
     let handle = signals.handle();
     let thread = std::thread::Builder::new()
         .name("sesame-pty-signals".into())

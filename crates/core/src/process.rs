@@ -22,7 +22,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{CString, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -42,10 +41,13 @@ pub const FORWARDED_SIGNALS: [i32; 7] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUS
 
 /// The forwarded signals that sesame's parent had set to ignored
 /// (`nohup` ignores SIGHUP), recorded before sesame installs its own
-/// handlers; they stay ignored for the command in both modes, as with env(1).
+/// handlers. sesame installs none for them, so they stay ignored, for
+/// sesame and (an ignored disposition survives `fork` and `exec`) for the
+/// command in every mode, as with env(1).
 static INHERITED_IGNORED: OnceLock<Vec<i32>> = OnceLock::new();
 
-fn inherited_ignored() -> &'static [i32] {
+/// See [`INHERITED_IGNORED`].
+pub(crate) fn inherited_ignored() -> &'static [i32] {
     INHERITED_IGNORED.get_or_init(|| {
         FORWARDED_SIGNALS
             .iter()
@@ -60,25 +62,6 @@ fn inherited_ignored() -> &'static [i32] {
             })
             .collect()
     })
-}
-
-/// Sets the inherited-ignored signals back to ignored in the process about
-/// to become the command (signal-hook's handlers do not survive `exec`, an
-/// ignored disposition does).
-fn restore_ignored(command: &mut Command) {
-    let ignored = inherited_ignored().to_vec();
-    if ignored.is_empty() {
-        return;
-    }
-    // SAFETY: the closure only calls `signal`, which is async-signal-safe.
-    unsafe {
-        command.pre_exec(move || {
-            for &signal in &ignored {
-                libc::signal(signal, libc::SIG_IGN);
-            }
-            Ok(())
-        });
-    }
 }
 
 /// How the command ended.
@@ -145,8 +128,13 @@ impl SignalRelay {
     /// Starts catching signals. Until a child is set, a terminating signal
     /// is remembered (see [`SignalRelay::interrupted`]) instead of killing sesame.
     pub fn install() -> io::Result<Self> {
+        // A signal ignored before sesame started gets no handler: it stays
+        // ignored, and the command inherits that without a `pre_exec` hook
+        // (which would make the standard library fork and `execvp`, and
+        // `execvp` runs a file that is no executable with /bin/sh).
         let ignored = inherited_ignored();
-        let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED_SIGNALS)?;
+        let caught = FORWARDED_SIGNALS.iter().copied().filter(|s| !ignored.contains(s));
+        let mut signals = SignalsInfo::<WithOrigin>::new(caught)?;
         let handle = signals.handle();
         let child = Arc::new(AtomicI32::new(0));
         let interrupted = Arc::new(AtomicI32::new(0));
@@ -156,10 +144,6 @@ impl SignalRelay {
             .spawn(move || {
                 for origin in signals.forever() {
                     let signal = origin.signal;
-                    if ignored.contains(&signal) {
-                        // Ignored before sesame started: still ignored.
-                        continue;
-                    }
                     let pid = child_for_thread.load(Ordering::SeqCst);
                     if pid == 0 {
                         if signal != SIGWINCH && signal != SIGUSR1 && signal != SIGUSR2 {
@@ -230,7 +214,6 @@ impl SignalRelay {
         for (name, value) in env {
             command.env(name, value.expose());
         }
-        restore_ignored(&mut command);
         let shown = program.to_string_lossy().into_owned();
         configure(&mut command).map_err(|source| ExecError::Other {
             program: shown.clone(),
