@@ -100,21 +100,22 @@ pub fn register(value: &str) {
     if value.len() < MIN_LEN {
         return;
     }
-    let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
-    registry.pending.push(value.to_string());
-    if registry.matcher.is_some() {
-        // The next scrub folds the new value in (and rebuilds the matcher
-        // only if it brought a new form).
-        *cached().write().unwrap_or_else(|e| e.into_inner()) = None;
-    }
+    queue(|registry| registry.pending.push(value.to_string()));
 }
 
 /// Registers the values of `vars` whose names say they hold a credential
 /// ([`is_credential_name`]). Cheap: the names are read on the next
 /// [`scrub`], so a run that never writes a message does not read them.
 pub fn register_credential_variables(vars: Arc<BTreeMap<String, String>>) {
+    queue(|registry| registry.environments.push(vars));
+}
+
+/// Adds to what the next [`scrub`] folds in, and drops the cached matcher,
+/// which no longer covers everything (the next scrub rebuilds it only if
+/// a new form came in).
+fn queue(add: impl FnOnce(&mut Registry)) {
     let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
-    registry.environments.push(vars);
+    add(&mut registry);
     if registry.matcher.is_some() {
         *cached().write().unwrap_or_else(|e| e.into_inner()) = None;
     }
@@ -126,12 +127,10 @@ fn matcher() -> Option<Arc<AhoCorasick>> {
     }
     let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
     for vars in std::mem::take(&mut registry.environments) {
-        let credentials = vars.iter().filter(|(name, _)| is_credential_name(name));
-        let credentials: Vec<String> = credentials
-            .filter(|(_, value)| value.len() >= MIN_LEN)
-            .map(|(_, value)| value.clone())
-            .collect();
-        registry.pending.extend(credentials);
+        let credentials = vars
+            .iter()
+            .filter(|(name, value)| value.len() >= MIN_LEN && is_credential_name(name));
+        registry.pending.extend(credentials.map(|(_, value)| value.clone()));
     }
     let mut pending = std::mem::take(&mut registry.pending);
     let mut added = false;
