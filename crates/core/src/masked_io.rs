@@ -264,11 +264,7 @@ fn relay_keys(to: OwnedFd, wake: OwnedFd) {
 /// foreground group. Signals sent by another process are forwarded by
 /// [`crate::process::SignalRelay`], once.
 fn spawn_terminal_signals(master: OwnedFd) -> io::Result<(Handle, JoinHandle<()>)> {
-    // Not those ignored before sesame started: they stay ignored.
-    let ignored = crate::process::inherited_ignored();
-    let relayed = [SIGWINCH, SIGINT, SIGQUIT, SIGHUP]
-        .into_iter()
-        .filter(|s| !ignored.contains(s));
+    let relayed = crate::process::catchable([SIGWINCH, SIGINT, SIGQUIT, SIGHUP]);
     let mut signals = SignalsInfo::<WithOrigin>::new(relayed)?;
     let handle = signals.handle();
     let thread = std::thread::Builder::new()

@@ -46,8 +46,16 @@ pub const FORWARDED_SIGNALS: [i32; 7] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUS
 /// command in every mode, as with env(1).
 static INHERITED_IGNORED: OnceLock<Vec<i32>> = OnceLock::new();
 
+/// `signals` without those ignored when sesame started: the ones sesame
+/// may catch. Every handler sesame installs goes through this, so an
+/// ignored signal keeps its disposition and the command inherits it.
+pub(crate) fn catchable(signals: impl IntoIterator<Item = i32>) -> impl Iterator<Item = i32> {
+    let ignored = inherited_ignored();
+    signals.into_iter().filter(move |s| !ignored.contains(s))
+}
+
 /// See [`INHERITED_IGNORED`].
-pub(crate) fn inherited_ignored() -> &'static [i32] {
+fn inherited_ignored() -> &'static [i32] {
     INHERITED_IGNORED.get_or_init(|| {
         FORWARDED_SIGNALS
             .iter()
@@ -132,9 +140,7 @@ impl SignalRelay {
         // ignored, and the command inherits that without a `pre_exec` hook
         // (which would make the standard library fork and `execvp`, and
         // `execvp` runs a file that is no executable with /bin/sh).
-        let ignored = inherited_ignored();
-        let caught = FORWARDED_SIGNALS.iter().copied().filter(|s| !ignored.contains(s));
-        let mut signals = SignalsInfo::<WithOrigin>::new(caught)?;
+        let mut signals = SignalsInfo::<WithOrigin>::new(catchable(FORWARDED_SIGNALS))?;
         let handle = signals.handle();
         let child = Arc::new(AtomicI32::new(0));
         let interrupted = Arc::new(AtomicI32::new(0));
@@ -334,10 +340,6 @@ pub fn exec_replace(
     };
     let argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
     let envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect();
-    for &signal in inherited_ignored() {
-        // SAFETY: setting a disposition to ignored; nothing else runs here.
-        unsafe { libc::signal(signal, libc::SIG_IGN) };
-    }
     let mut denied = None;
     for candidate in candidates {
         let Some(path) = cstring(candidate.as_os_str().as_bytes()) else {
