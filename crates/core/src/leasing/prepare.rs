@@ -54,22 +54,9 @@ pub(crate) fn prepare_one(
         unknown_type(config, spec, "lease", &known)
     })?;
     let mut spec = spec.clone();
-    let reuse = match spec.table.remove("reuse") {
-        None => true,
-        Some(toml::Value::Boolean(b)) => b,
-        Some(other) => {
-            return Err(ConfigError::at(
-                config.locate(&spec.origin, &["reuse".into()]),
-                format!(
-                    "`reuse` in {} must be true or false, not {}",
-                    spec.origin.table_name(),
-                    other.type_str()
-                ),
-                None,
-            ))
-        }
-    };
-    let keep_parent = take_keep_parent(config, &mut spec)?;
+    let reuse = take_flag(config, &mut spec, "reuse", true)?;
+    // See [`crate::parent_env`].
+    let keep_parent = take_flag(config, &mut spec, "keep_parent", false)?;
     let backend_cfg = backend_config(config, &spec, registration.trust_sensitive, &ctx.secrets, ctx)?;
     let backend = (registration.factory)(&backend_cfg, ctx)
         .map_err(|e| ConfigError::invalid(backend_cfg.name_sources(&e.message()), e.hint().map(str::to_string)))?;
@@ -116,16 +103,16 @@ pub(crate) fn prepare_one(
     })
 }
 
-/// Removes the core key `keep_parent` from a lease table and returns it
-/// (see [`crate::parent_env`]).
-pub fn take_keep_parent(config: &Config, spec: &mut BackendSpec) -> Result<bool, ConfigError> {
-    match spec.table.remove("keep_parent") {
-        None => Ok(false),
+/// Removes the core key `key` (`reuse`, `keep_parent`), a boolean, from a
+/// lease table and returns it, or `default` when it is not set.
+fn take_flag(config: &Config, spec: &mut BackendSpec, key: &str, default: bool) -> Result<bool, ConfigError> {
+    match spec.table.remove(key) {
+        None => Ok(default),
         Some(toml::Value::Boolean(b)) => Ok(b),
         Some(other) => Err(ConfigError::at(
-            config.locate(&spec.origin, &["keep_parent".into()]),
+            config.locate(&spec.origin, &[key.into()]),
             format!(
-                "`keep_parent` in {} must be true or false, not {}",
+                "`{key}` in {} must be true or false, not {}",
                 spec.origin.table_name(),
                 other.type_str()
             ),
