@@ -215,19 +215,10 @@ pub fn exec_args<'a>(mode: &[&'a str], command: &[&'a str]) -> Vec<&'a str> {
 /// ignores SIGHUP). Tests of ignored signals start sesame themselves.
 pub fn default_signals(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
-    const SIGNALS: [i32; 7] = [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGWINCH,
-    ];
     // SAFETY: the closure only calls `signal`, which is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
-            for signal in SIGNALS {
+            for signal in sesame_core::process::FORWARDED_SIGNALS {
                 libc::signal(signal, libc::SIG_DFL);
             }
             Ok(())
